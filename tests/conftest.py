@@ -1,0 +1,30 @@
+"""Shared fixtures: every test must leave no thread of ours running."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterator
+
+import pytest
+
+# Threads that libraries start once per process and keep (not ours to join).
+_IGNORED_PREFIXES = ('pydevd', 'ThreadPoolExecutor', 'watchdog', 'Dummy-', 'asyncio_')
+
+
+def _our_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate()
+            if t is not threading.main_thread() and t.is_alive() and not t.daemon
+            and not t.name.startswith(_IGNORED_PREFIXES)}
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail a test that leaves non-daemon threads running (servers, workers) after it ends."""
+    before = _our_threads()
+    yield
+    deadline = time.monotonic() + 5.0
+    leaked = _our_threads() - before
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.05)
+        leaked = {t for t in leaked if t.is_alive()}
+    assert not leaked, f'threads left running: {sorted(t.name for t in leaked)}'
