@@ -1,0 +1,118 @@
+"""The `loopnode` command (also `python -m loopnode`): detector | trainer | annotator | converter | loop | demo."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import logging
+import sys
+from typing import Any, Callable, Sequence
+
+from .errors import ConfigError
+from .logs import setup_logging
+from .settings import Settings
+
+log = logging.getLogger('loopnode.cli')
+
+EXIT_USAGE = 2
+EXIT_CONFIG = 78
+NODE_COMMANDS = ('detector', 'trainer', 'annotator', 'converter')
+
+
+def load_object(spec: str) -> Any:
+    """Resolve `pkg.module:name`; a class or function is called without arguments to make the instance."""
+    module_name, sep, attr = spec.partition(':')
+    if not sep or not module_name or not attr:
+        raise ValueError(f'--logic must look like pkg.module:name, got {spec!r}')
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f'cannot import {module_name!r}: {e}') from None
+    obj: Any = module
+    for part in attr.split('.'):
+        if not hasattr(obj, part):
+            raise ValueError(f'{module_name!r} has no attribute {attr!r}')
+        obj = getattr(obj, part)
+    return obj() if isinstance(obj, type) or (callable(obj) and _is_factory_function(obj)) else obj
+
+
+def _is_factory_function(obj: Any) -> bool:
+    """Functions (not instances with __call__) are factories to call; instances are used as they are."""
+    import inspect
+    return inspect.isfunction(obj)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='loopnode', description='Learning Loop nodes and the devloop emulator.')
+    commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    for name in NODE_COMMANDS:
+        sub = commands.add_parser(name, help=f'run a {name} node')
+        sub.add_argument('--logic', help='pkg.module:name of the logic (the factory, for the detector)')
+        sub.add_argument('--name', help='node name (NODE_NAME overrides it)')
+        sub.add_argument('--port', type=int, help='local port (overrides NODE_PORT)')
+    loop = commands.add_parser('loop', help='run devloop, the local Learning Loop emulator')
+    loop.add_argument('rest', nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    demo = commands.add_parser('demo', help='run devloop and the example colour detector together')
+    demo.add_argument('rest', nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def node_settings(node_type: str, port: int | None) -> Settings:
+    settings = Settings.from_env(node_type=node_type)
+    if port is not None:
+        if not 0 <= port <= 65535:
+            raise ConfigError('--port', port, 'an integer in [0, 65535]')
+        settings = dataclasses.replace(settings, node_port=port)
+    return settings
+
+
+def run_node(node_type: str, args: argparse.Namespace) -> int:
+    """Build settings (exit 78 on error), load the logic, run the node and return its exit code."""
+    try:
+        settings = node_settings(node_type, args.port)
+    except ConfigError as e:
+        log.error('%s', e)
+        return EXIT_CONFIG
+    setup_logging(settings.log_level, journal=settings.journal_stream)
+    runner = _node_runner(node_type)
+    if runner is None:
+        log.error('loopnode %s is not implemented yet', node_type)
+        return EXIT_USAGE
+    try:
+        logic = load_object(args.logic) if args.logic else None
+    except ValueError as e:
+        log.error('%s', e)
+        return EXIT_USAGE
+    return runner(settings, logic, args.name)
+
+
+def _node_runner(node_type: str) -> Callable[[Settings, Any, str | None], int] | None:
+    """The `run(settings, logic, name) -> exit code` function of a node type, if that type exists yet."""
+    try:
+        module = importlib.import_module(f'loopnode.{node_type}.node')
+    except ModuleNotFoundError:
+        return None
+    return getattr(module, 'run_from_cli', None)
+
+
+def _delegate(module_name: str, rest: Sequence[str]) -> int:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        log.error('%s is not implemented yet', module_name)
+        return EXIT_USAGE
+    return int(module.main(list(rest)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    setup_logging('INFO')
+    args = build_parser().parse_args(argv)
+    if args.command in NODE_COMMANDS:
+        return run_node(args.command, args)
+    if args.command == 'loop':
+        return _delegate('loopnode.devloop.cli', args.rest)
+    return _delegate('loopnode.demo', args.rest)
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Routes every node serves (loop-protocol.md §10.5) and the NODE_API_TOKEN check."""
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import TYPE_CHECKING, Any
+
+from flask import Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+if TYPE_CHECKING:
+    from .node import NodeService
+
+OPEN_PATHS = frozenset({'/healthz'})
+
+
+def error_response(status: int, message: str) -> tuple[Response, int]:
+    """The error body of every node: `{"error": msg, "detail": msg}` (detail keeps FastAPI clients working)."""
+    return jsonify({'error': message, 'detail': message}), status
+
+
+def text_body() -> str:
+    """A PUT text body with surrounding whitespace and one pair of double quotes stripped (`"pause"` works)."""
+    text = request.get_data(as_text=True).strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    return text.strip()
+
+
+def token_ok(expected: str | None, given: str | None) -> bool:
+    """Constant-time check of a bearer token; always true when no token is configured."""
+    if not expected:
+        return True
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def register_common_routes(node: 'NodeService') -> None:
+    """Mount /healthz, /readyz, /status, /metrics, /debug_logging, /socketio and the token check on node.app."""
+    app = node.app
+
+    @app.before_request
+    def check_token() -> Any:
+        if not node.settings.node_api_token or request.path in OPEN_PATHS:
+            return None
+        header = request.headers.get('Authorization', '')
+        given = header[len('Bearer '):] if header.startswith('Bearer ') else None
+        if not token_ok(node.settings.node_api_token, given):
+            return error_response(401, 'unauthorized')
+        return None
+
+    @app.errorhandler(413)
+    def too_large(_e: Exception) -> Any:
+        return error_response(413, 'request body larger than 64 MiB')
+
+    @app.errorhandler(404)
+    def not_found(_e: Exception) -> Any:
+        return error_response(404, f'no route {request.method} {request.path}')
+
+    @app.errorhandler(405)
+    def not_allowed(_e: Exception) -> Any:
+        return error_response(405, f'method {request.method} not allowed for {request.path}')
+
+    @app.get('/healthz')
+    def healthz() -> Any:
+        dead = node.dead_threads()
+        if dead:
+            return jsonify({'status': 'error', 'dead_threads': dead}), 500
+        return jsonify({'status': 'ok'})
+
+    @app.get('/readyz')
+    def readyz() -> Any:
+        reason = 'stopping' if node.stopping else node.readiness_reason()
+        if reason is not None:
+            return jsonify({'status': 'not ready', 'reason': reason}), 503
+        return jsonify({'status': 'ready', **node.readiness_extra()})
+
+    @app.get('/status')
+    def status() -> Any:
+        health = node.loop_http.health
+        return jsonify({'node': node.status_record(),
+                        'loop': {'connected': node.loop_connected(), 'last_ok': health.last_ok,
+                                 'last_error': health.last_error},
+                        **node.status_extra()})
+
+    @app.get('/metrics')
+    def metrics() -> Any:
+        return Response(generate_latest(node.registry), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.put('/debug_logging')
+    def debug_logging() -> Any:
+        value = text_body()
+        if value not in ('on', 'off'):
+            return error_response(400, f"expected 'on' or 'off', got {value!r}")
+        level = logging.DEBUG if value == 'on' else node.settings.log_level
+        logging.getLogger('loopnode').setLevel(level)
+        return jsonify(value)
+
+    @app.put('/socketio')
+    def socketio_toggle() -> Any:
+        value = text_body()
+        if value not in ('on', 'off'):
+            return error_response(400, f"expected 'on' or 'off', got {value!r}")
+        node.loop_muted = value == 'off'
+        node.on_loop_socket(value == 'on')
+        return jsonify(value)

@@ -1,0 +1,263 @@
+"""One immutable Settings object built once from the environment (loop-protocol.md §2).
+
+This is the only module that reads `os.environ`. Every variable of the spec is parsed strictly here; a bad
+value raises `ConfigError`, which the CLI turns into one log line and exit code 78.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+
+from .errors import ConfigError
+from .loop.urls import DEFAULT_LOOP_HOST, loop_base_url
+
+log = logging.getLogger(__name__)
+
+T = TypeVar('T')
+
+TRUE_WORDS = frozenset({'1', 'true', 'yes', 'on'})
+FALSE_WORDS = frozenset({'0', 'false', 'no', 'off'})
+LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
+NODE_TYPES = ('detector', 'trainer', 'annotator', 'converter')
+
+
+class EnvReader:
+    """Reads typed values from an environment mapping; empty strings count as unset."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.warnings: list[str] = []
+
+    def raw(self, name: str, alias: str | None = None) -> str | None:
+        """The value of `name` (or its bare alias); when both are set and differ, `name` wins with a warning."""
+        value = self.environ.get(name) or None
+        if alias is None:
+            return value
+        alias_value = self.environ.get(alias) or None
+        if value is not None and alias_value is not None and value != alias_value:
+            shown = '***' if 'PASSWORD' in name else repr(value)
+            self.warnings.append(f'{name} and {alias} are both set and differ; using {name}={shown}')
+        return value if value is not None else alias_value
+
+    def string(self, name: str, default: str | None = None, alias: str | None = None) -> str | None:
+        value = self.raw(name, alias)
+        return default if value is None else value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ConfigError(name, value, 'a boolean: 1/true/yes/on or 0/false/no/off')
+
+    def number(self, name: str, default: T, kind: Callable[[str], T], *, minimum: float | None = None,
+               maximum: float | None = None, exclusive_minimum: bool = False) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        expected = _range_text(kind, minimum, maximum, exclusive_minimum)
+        try:
+            number = kind(value.strip())
+        except ValueError:
+            raise ConfigError(name, value, expected) from None
+        if number != number or number in (float('inf'), float('-inf')):  # type: ignore[comparison-overlap]
+            raise ConfigError(name, value, expected)
+        if minimum is not None and (number < minimum or (exclusive_minimum and number == minimum)):  # type: ignore[operator]
+            raise ConfigError(name, value, expected)
+        if maximum is not None and number > maximum:  # type: ignore[operator]
+            raise ConfigError(name, value, expected)
+        return number
+
+
+def _range_text(kind: Callable[[str], object], minimum: float | None, maximum: float | None,
+                exclusive_minimum: bool) -> str:
+    noun = 'an integer' if kind is int else 'a number'
+    if minimum is not None and maximum is not None:
+        return f'{noun} in [{minimum:g}, {maximum:g}]'
+    if minimum is not None:
+        return f'{noun} {">" if exclusive_minimum else ">="} {minimum:g}'
+    return noun
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every node setting of loop-protocol.md §2.2 (plus the systemd integration variables)."""
+
+    node_type: str = 'detector'
+    loop_host: str = DEFAULT_LOOP_HOST
+    loop_base_url: str = 'https://learning-loop.ai'
+    loop_username: str | None = None
+    loop_password: str | None = field(default=None, repr=False)
+    loop_organization: str | None = None
+    loop_project: str | None = None
+    loop_ssl_cert_path: str | None = None
+    data_folder: Path = Path('/data')
+    node_name: str | None = None
+    node_host: str = '127.0.0.1'
+    node_port: int = 8004
+    node_api_token: str | None = field(default=None, repr=False)
+    node_version: str | None = None
+    log_level: str = 'INFO'
+    loop_poll_interval: float = 5.0
+    sync_cycles: int = 6
+    version_control_default: str = 'follow_loop'
+    exclusive_model_build: bool = False
+    keep_models: int = 3
+    max_outbox_size: int = 1000
+    outbox_min_free_mb: int = 200
+    min_uncertain_threshold: float = 0.3
+    max_uncertain_threshold: float = 0.6
+    max_image_pixels: int = 50_000_000
+    skip_repeat_on_start: bool = False
+    use_backdoor_controls: bool = False
+    inference_batch_size: int = 10
+    restart_after_training: bool = False
+    keep_old_trainings: bool = False
+    trainer_idle_timeout_sec: float = 0.0
+    training_slot_lock: str | None = None
+    converter_poll_interval: float = 60.0
+    shutdown_grace: float = 10.0
+    notify_socket: str | None = None
+    watchdog_usec: int | None = None
+    journal_stream: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def has_credentials(self) -> bool:
+        """Login happens only when both username and password are set (a stray USERNAME never logs in)."""
+        return bool(self.loop_username and self.loop_password)
+
+    @property
+    def tmp_folder(self) -> Path:
+        return self.data_folder / 'tmp'
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, node_type: str = 'detector', *,
+                 check_data_folder: bool = True) -> 'Settings':
+        """Parse and check every variable; raises ConfigError naming the first bad one."""
+        env = EnvReader(os.environ if environ is None else environ)
+        host = env.string('LOOP_HOST', DEFAULT_LOOP_HOST, alias='HOST') or DEFAULT_LOOP_HOST
+        try:
+            base_url = loop_base_url(host)
+        except ValueError as e:
+            raise ConfigError('LOOP_HOST', host, f'host[:port] or http(s)://host[:port] ({e})') from None
+        version_default = (env.string('VERSION_CONTROL_DEFAULT', 'follow_loop') or 'follow_loop').strip().lower()
+        if version_default not in ('follow_loop', 'pause'):
+            env.warnings.append(f'VERSION_CONTROL_DEFAULT={version_default!r} is not follow_loop or pause; '
+                                'using follow_loop')
+            version_default = 'follow_loop'
+        log_level = (env.string('LOG_LEVEL', 'INFO') or 'INFO').strip().upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError('LOG_LEVEL', log_level, 'one of ' + ', '.join(LOG_LEVELS))
+        watchdog_usec = env.number('WATCHDOG_USEC', 0, int, minimum=0)
+        settings = cls(
+            node_type=node_type,
+            loop_host=host,
+            loop_base_url=base_url,
+            loop_username=env.string('LOOP_USERNAME', alias='USERNAME'),
+            loop_password=env.string('LOOP_PASSWORD', alias='PASSWORD'),
+            loop_organization=env.string('LOOP_ORGANIZATION', alias='ORGANIZATION'),
+            loop_project=env.string('LOOP_PROJECT', alias='PROJECT'),
+            loop_ssl_cert_path=env.string('LOOP_SSL_CERT_PATH'),
+            data_folder=Path(env.string('DATA_FOLDER', '/data') or '/data').expanduser().absolute(),
+            node_name=env.string('NODE_NAME'),
+            node_host=env.string('NODE_HOST', '127.0.0.1') or '127.0.0.1',
+            node_port=env.number('NODE_PORT', 8004, int, minimum=0, maximum=65535),
+            node_api_token=env.string('NODE_API_TOKEN'),
+            node_version=env.string('NODE_VERSION'),
+            log_level=log_level,
+            loop_poll_interval=env.number('LOOP_POLL_INTERVAL', 5.0, float, minimum=0, exclusive_minimum=True),
+            sync_cycles=env.number('SYNC_CYCLES', 6, int, minimum=1),
+            version_control_default=version_default,
+            exclusive_model_build=env.boolean('EXCLUSIVE_MODEL_BUILD', False),
+            keep_models=env.number('KEEP_MODELS', 3, int, minimum=0),
+            max_outbox_size=env.number('MAX_OUTBOX_SIZE', 1000, int, minimum=1),
+            outbox_min_free_mb=env.number('OUTBOX_MIN_FREE_MB', 200, int, minimum=0),
+            min_uncertain_threshold=env.number('MIN_UNCERTAIN_THRESHOLD', 0.3, float, minimum=0, maximum=1),
+            max_uncertain_threshold=env.number('MAX_UNCERTAIN_THRESHOLD', 0.6, float, minimum=0, maximum=1),
+            max_image_pixels=env.number('MAX_IMAGE_PIXELS', 50_000_000, int, minimum=1),
+            skip_repeat_on_start=env.boolean('SKIP_REPEAT_ON_START', False),
+            use_backdoor_controls=env.boolean('USE_BACKDOOR_CONTROLS', False),
+            inference_batch_size=env.number('INFERENCE_BATCH_SIZE', 10, int, minimum=1),
+            restart_after_training=env.boolean('RESTART_AFTER_TRAINING', False),
+            keep_old_trainings=env.boolean('KEEP_OLD_TRAININGS', False),
+            trainer_idle_timeout_sec=env.number('TRAINER_IDLE_TIMEOUT_SEC', 0.0, float, minimum=0),
+            training_slot_lock=env.string('TRAINING_SLOT_LOCK'),
+            converter_poll_interval=env.number('CONVERTER_POLL_INTERVAL', 60.0, float, minimum=0,
+                                               exclusive_minimum=True),
+            shutdown_grace=env.number('SHUTDOWN_GRACE_SEC', 10.0, float, minimum=0),
+            notify_socket=env.string('NOTIFY_SOCKET'),
+            watchdog_usec=watchdog_usec or None,
+            journal_stream=env.string('JOURNAL_STREAM') is not None,
+            warnings=tuple(env.warnings),
+        )
+        settings.check(check_data_folder=check_data_folder)
+        return settings
+
+    def check(self, *, check_data_folder: bool = True) -> None:
+        """Start-up checks of loop-protocol.md §2.3 (files and folders included)."""
+        if self.node_type == 'detector':
+            if not self.loop_organization:
+                raise ConfigError('LOOP_ORGANIZATION', self.loop_organization or '', 'an organization id (required)')
+            if not self.loop_project:
+                raise ConfigError('LOOP_PROJECT', self.loop_project or '', 'a project id (required)')
+        if self.min_uncertain_threshold > self.max_uncertain_threshold:
+            raise ConfigError('MIN_UNCERTAIN_THRESHOLD', str(self.min_uncertain_threshold),
+                              f'a number <= MAX_UNCERTAIN_THRESHOLD ({self.max_uncertain_threshold:g})')
+        if self.loop_ssl_cert_path and not os.access(self.loop_ssl_cert_path, os.R_OK):
+            raise ConfigError('LOOP_SSL_CERT_PATH', self.loop_ssl_cert_path, 'a readable CA bundle file')
+        if self.loop_ssl_cert_path and not Path(self.loop_ssl_cert_path).is_file():
+            raise ConfigError('LOOP_SSL_CERT_PATH', self.loop_ssl_cert_path, 'a readable CA bundle file')
+        if self.training_slot_lock and not Path(self.training_slot_lock).parent.is_dir():
+            raise ConfigError('TRAINING_SLOT_LOCK', self.training_slot_lock,
+                              'a file in an existing directory (mount the directory from the host)')
+        if check_data_folder:
+            try:
+                self.data_folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ConfigError('DATA_FOLDER', str(self.data_folder), f'a folder that can be created ({e})') from None
+            if not os.access(self.data_folder, os.W_OK | os.X_OK):
+                raise ConfigError('DATA_FOLDER', str(self.data_folder), 'a writable folder')
+
+    def log_warnings(self) -> None:
+        """Log the alias and fallback warnings collected while parsing."""
+        for warning in self.warnings:
+            log.warning(warning)
+
+
+@dataclass(frozen=True)
+class DevLoopSettings:
+    """Settings of devloop, the Loop emulator (loop-protocol.md §11.1); CLI flags override them."""
+
+    host: str = '127.0.0.1'
+    port: int = 8000
+    data: Path = Path('devloop-data')
+    auth: str = 'open'
+    users: str = 'admin:admin'
+    seed: str = 'demo'
+    log_level: str = 'INFO'
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> 'DevLoopSettings':
+        env = EnvReader(os.environ if environ is None else environ)
+        auth = (env.string('DEVLOOP_AUTH', 'open') or 'open').strip().lower()
+        if auth not in ('open', 'login', 'strict'):
+            raise ConfigError('DEVLOOP_AUTH', auth, 'open, login or strict')
+        log_level = (env.string('LOG_LEVEL', 'INFO') or 'INFO').strip().upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError('LOG_LEVEL', log_level, 'one of ' + ', '.join(LOG_LEVELS))
+        return cls(
+            host=env.string('DEVLOOP_HOST', '127.0.0.1') or '127.0.0.1',
+            port=env.number('DEVLOOP_PORT', 8000, int, minimum=0, maximum=65535),
+            data=Path(env.string('DEVLOOP_DATA', 'devloop-data') or 'devloop-data'),
+            auth=auth,
+            users=env.string('DEVLOOP_USERS', 'admin:admin') or 'admin:admin',
+            log_level=log_level,
+        )
