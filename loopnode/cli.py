@@ -74,14 +74,14 @@ def run_node(node_type: str, args: argparse.Namespace) -> int:
         log.error('%s', e)
         return EXIT_CONFIG
     setup_logging(settings.log_level, journal=settings.journal_stream)
-    runner = _node_runner(node_type)
-    if runner is None:
-        log.error('loopnode %s is not implemented yet', node_type)
-        return EXIT_USAGE
     try:
         logic = load_object(args.logic) if args.logic else None
     except ValueError as e:
         log.error('%s', e)
+        return EXIT_USAGE
+    runner = _node_runner(node_type)
+    if runner is None:
+        log.error('loopnode %s is not implemented yet', node_type)
         return EXIT_USAGE
     return runner(settings, logic, args.name)
 
