@@ -1,0 +1,136 @@
+"""In-memory index of the outbox items and their upload order (detector.md §9.4). Pure: no I/O.
+
+The index mirrors the folders `outbox/priority` and `outbox/normal`; the rescan makes it equal to the disk
+again, so it only has to be right most of the time, never durable. Order: priority items oldest first, then
+normal items newest first, both by id (ids sort in time order).
+"""
+from __future__ import annotations
+
+import bisect
+import threading
+from dataclasses import dataclass
+from typing import Callable, Collection, Iterable
+
+NORMAL = 'normal'
+PRIORITY = 'priority'
+QUEUES = (PRIORITY, NORMAL)
+
+
+@dataclass(frozen=True, order=True)
+class ItemRef:
+    """One queued item: its queue folder and its id (= folder name)."""
+
+    queue: str
+    id: str
+
+
+class OutboxIndex:
+    """Thread-safe sorted id lists per queue; `on_add` is called (outside the lock) for each new item."""
+
+    def __init__(self, on_add: Callable[[], None] | None = None) -> None:
+        self._ids: dict[str, list[str]] = {q: [] for q in QUEUES}
+        self._lock = threading.Lock()
+        self._on_add = on_add
+
+    def add(self, queue: str, item_id: str) -> bool:
+        """Add an item; False if it was already known."""
+        with self._lock:
+            added = _insert(self._ids[queue], item_id)
+        if added and self._on_add is not None:
+            self._on_add()
+        return added
+
+    def discard(self, ref: ItemRef) -> bool:
+        with self._lock:
+            ids = self._ids[ref.queue]
+            i = bisect.bisect_left(ids, ref.id)
+            if i < len(ids) and ids[i] == ref.id:
+                del ids[i]
+                return True
+            return False
+
+    def __contains__(self, ref: object) -> bool:
+        if not isinstance(ref, ItemRef):
+            return False
+        with self._lock:
+            ids = self._ids[ref.queue]
+            i = bisect.bisect_left(ids, ref.id)
+            return i < len(ids) and ids[i] == ref.id
+
+    def sync(self, queue: str, on_disk: Iterable[str]) -> tuple[int, int]:
+        """Make the queue equal to the folder listing: returns (added, removed)."""
+        disk = sorted(set(on_disk))
+        with self._lock:
+            old = set(self._ids[queue])
+            self._ids[queue] = disk
+        added = len(set(disk) - old)
+        if added and self._on_add is not None:
+            self._on_add()
+        return added, len(old - set(disk))
+
+    def count(self, queue: str) -> int:
+        with self._lock:
+            return len(self._ids[queue])
+
+    def oldest(self, queue: str, n: int) -> list[ItemRef]:
+        """The `n` oldest items of a queue (for the size cap)."""
+        with self._lock:
+            return [ItemRef(queue, i) for i in self._ids[queue][:max(0, n)]]
+
+    def next_batch(self, n: int, exclude: Collection[ItemRef] = ()) -> list[ItemRef]:
+        """Up to `n` items in upload order, skipping `exclude`."""
+        return list(self.iter_order(n, exclude))
+
+    def iter_order(self, limit: int, exclude: Collection[ItemRef] = ()) -> Iterable[ItemRef]:
+        """Items in upload order (a snapshot), skipping `exclude`, at most `limit`."""
+        with self._lock:
+            priority = list(self._ids[PRIORITY])
+            normal = list(self._ids[NORMAL])
+        found = 0
+        for queue, ids in ((PRIORITY, priority), (NORMAL, reversed(normal))):
+            for item_id in ids:
+                if found >= limit:
+                    return
+                ref = ItemRef(queue, item_id)
+                if ref in exclude:
+                    continue
+                found += 1
+                yield ref
+
+    def clear(self) -> None:
+        with self._lock:
+            for ids in self._ids.values():
+                ids.clear()
+
+
+def _insert(ids: list[str], item_id: str) -> bool:
+    i = bisect.bisect_left(ids, item_id)
+    if i < len(ids) and ids[i] == item_id:
+        return False
+    ids.insert(i, item_id)
+    return True
+
+
+COUNTER_NAMES = ('uploaded', 'dropped_cap', 'refused_disk', 'rejected_422', 'rejected_incomplete',
+                 'skipped_unencodable', 'dropped_busy', 'failed_attempts')
+
+
+class OutboxCounters:
+    """Thread-safe monotonic counters of the outbox (the `/status` and `/metrics` numbers)."""
+
+    def __init__(self) -> None:
+        self._values = dict.fromkeys(COUNTER_NAMES, 0)
+        self._lock = threading.Lock()
+
+    def add(self, name: str, n: int = 1) -> int:
+        with self._lock:
+            self._values[name] += n
+            return self._values[name]
+
+    def get(self, name: str) -> int:
+        with self._lock:
+            return self._values[name]
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._values)
