@@ -70,6 +70,18 @@ def retry_delay(failures: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_
     return min(cap, base * 2 ** min(failures - 1, 62))
 
 
+def versions_to_prune(activated: dict[str, float], keep: int, protected: Iterable[str | None]) -> list[str]:
+    """Versions to delete (§7.7): keep `protected` (active, target), then the most recently activated others
+    (`activated` maps version → folder mtime) until `keep` remain; `keep == 0` keeps everything."""
+    if keep <= 0:
+        return []
+    kept = {v for v in protected if v is not None and v in activated}
+    others = sorted((v for v in activated if v not in kept), key=lambda v: (activated[v], version_key(v)),
+                    reverse=True)
+    room = max(0, keep - len(kept))
+    return sort_versions(others[room:])
+
+
 def parse_version_request(text: str) -> tuple[str, str | None]:
     """The body of `PUT /model_version` as (mode, version); quotes and whitespace are ignored.
 

@@ -5,7 +5,7 @@ import pytest
 
 from loopnode.detector.versions import (FOLLOW_LOOP, PAUSE, SPECIFIC_VERSION, FailureKind, Target, VersionControl,
                                         is_valid_version, parse_version_request, retry_delay, skipped_error_text,
-                                        sort_versions, update_error_text)
+                                        sort_versions, update_error_text, versions_to_prune)
 
 A = Target('uuid-a', '1.0')
 B = Target('uuid-b', '1.1')
@@ -179,3 +179,13 @@ def test_restore_default_and_forget_target() -> None:
 def test_default_mode_must_be_follow_loop_or_pause() -> None:
     with pytest.raises(ValueError):
         VersionControl(SPECIFIC_VERSION)
+
+
+def test_versions_to_prune() -> None:
+    """F22 (pure part): active and target stay, then the most recently activated, until KEEP_MODELS remain."""
+    mtimes = {'1.0': 10.0, '1.1': 50.0, '1.2': 30.0, '1.3': 40.0, '1.4': 20.0}
+    assert versions_to_prune(mtimes, 3, ['1.0', '1.4']) == ['1.2', '1.3']
+    assert versions_to_prune(mtimes, 3, ['1.1', None]) == ['1.0', '1.4']
+    assert versions_to_prune(mtimes, 0, ['1.1']) == []
+    assert versions_to_prune(mtimes, 1, ['1.0', '1.4']) == ['1.1', '1.2', '1.3']  # protected beat the limit
+    assert versions_to_prune(mtimes, 10, ['9.9']) == []
