@@ -1,0 +1,1 @@
+"""Runnable example logics for loopnode (see each sub-package's README.md)."""
