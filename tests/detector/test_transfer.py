@@ -3,14 +3,24 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import stat
+import threading
+import time
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+import requests
 
+from loopnode.devloop import DEMO_ORG, DEMO_PROJECT, DevLoop, add_model_format
+from loopnode.loop.http import LoopHttp
 from loopnode.loop.transfer import (ArtifactError, TransportError, UnsafeZipError, check_entries, extract_model,
-                                    model_root_prefix, remove_leftovers)
+                                    fetch_model, model_root_prefix, remove_leftovers)
+from loopnode.settings import Settings
+from tests.fixtures_devloop import devloop  # noqa: F401 - shared fixture
 
 MODEL_JSON = json.dumps({'id': 'u', 'organization': 'o', 'project': 'p', 'version': '1.1'}).encode()
 
@@ -144,3 +154,160 @@ def test_remove_leftovers(data: Path) -> None:
     remove_leftovers(data)
     assert sorted(p.name for p in (data / 'models').iterdir()) == ['1.0']
     assert sorted(p.name for p in (data / 'tmp').iterdir()) == ['outbox-item']
+
+
+# ---- against devloop ---------------------------------------------------------------------------------------
+
+def loop_http(data: Path, loop_url: str) -> LoopHttp:
+    return LoopHttp(Settings.from_env({'DATA_FOLDER': str(data), 'LOOP_HOST': loop_url,
+                                       'LOOP_ORGANIZATION': DEMO_ORG, 'LOOP_PROJECT': DEMO_PROJECT},
+                                      node_type='detector'))
+
+
+def test_mocked_download_from_devloop(devloop: DevLoop, data: Path) -> None:
+    """D18: the `mocked` model of 1.1 yields exactly file_1.txt, file_2.txt and model.json with format mocked."""
+    http = loop_http(data, devloop.url)
+    try:
+        folder = fetch_model(http, '00000000-0000-0000-0000-000000000011', '1.1', 'mocked', data)
+    finally:
+        http.close()
+    assert sorted(p.name for p in folder.iterdir()) == ['file_1.txt', 'file_2.txt', 'model.json']
+    assert (folder / 'file_1.txt').read_text() == 'content of file one'
+    assert (folder / 'file_2.txt').read_text() == 'content of file two'
+    model_json = json.loads((folder / 'model.json').read_text())
+    assert model_json['format'] == 'mocked' and model_json['version'] == '1.1'
+    assert list((data / 'tmp').iterdir()) == []
+
+
+def test_unknown_model_is_a_transport_failure(devloop: DevLoop, data: Path) -> None:
+    http = loop_http(data, devloop.url)
+    try:
+        with pytest.raises(TransportError, match='^DownloadError: HTTP 404'):
+            fetch_model(http, '00000000-0000-0000-0000-000000000000', '9.9', 'mocked', data)
+    finally:
+        http.close()
+    assert list((data / 'tmp').iterdir()) == [] and list((data / 'models').iterdir()) == []
+
+
+class ThrottledProxy:
+    """A loopback TCP proxy whose upstream→client direction carries at most `rate` bytes/s: a slow link to devloop."""
+
+    def __init__(self, upstream: str, rate: float) -> None:
+        host, port = upstream.rsplit('//', 1)[1].split(':')
+        self.upstream = (host, int(port))
+        self.rate = rate
+        self.stop = threading.Event()
+        self.listener = socket.create_server(('127.0.0.1', 0))
+        self.listener.settimeout(0.1)
+        self.url = f'http://127.0.0.1:{self.listener.getsockname()[1]}'
+        self.threads: list[threading.Thread] = []
+        self.sockets: list[socket.socket] = [self.listener]
+        self._spawn(self._accept, 'proxy-accept')
+
+    def _spawn(self, target: object, name: str, *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=name)  # type: ignore[arg-type]
+        self.threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            server = socket.create_connection(self.upstream)
+            self.sockets += [client, server]
+            self._spawn(self._pump, 'proxy-up', client, server, 0.0)
+            self._spawn(self._pump, 'proxy-down', server, client, self.rate)
+
+    def _pump(self, source: socket.socket, sink: socket.socket, rate: float) -> None:
+        source.settimeout(0.1)
+        started: float | None = None
+        sent = 0
+        try:
+            while not self.stop.is_set():
+                try:
+                    chunk = source.recv(64 * 1024)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    break
+                started = time.monotonic() if started is None else started  # no credit for idle time
+                sink.sendall(chunk)
+                sent += len(chunk)
+                if rate and started is not None:
+                    ahead = sent / rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        self.stop.wait(ahead)
+        except OSError:
+            pass
+        finally:
+            try:
+                sink.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.stop.set()
+        for sock in self.sockets:
+            sock.close()
+        for thread in self.threads:
+            thread.join(5)
+
+
+def big_zip(size: int) -> bytes:
+    """A model zip with one incompressible file of `size` bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w', compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr('weights.bin', os.urandom(size))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def slow_loop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[DevLoop, int]]:
+    """devloop with format `big` on model 1.1; the model size is the (indirect) parameter."""
+    size = int(request.param)
+    zip_bytes = big_zip(size)
+    loop = DevLoop(tmp_path / 'devloop', seed_hooks=[lambda store: add_model_format(
+        store, DEMO_PROJECT, '1.1', 'big', zip_bytes)])
+    loop.start()
+    try:
+        yield loop, size
+    finally:
+        loop.stop()
+
+
+def download_through(loop: DevLoop, data: Path, rate: float) -> tuple[Path, float]:
+    proxy = ThrottledProxy(loop.url, rate)
+    http = loop_http(data, proxy.url)
+    started = time.monotonic()
+    try:
+        folder = fetch_model(http, '00000000-0000-0000-0000-000000000011', '1.1', 'big', data)
+    finally:
+        http.close()
+        proxy.close()
+    return folder, time.monotonic() - started
+
+
+@pytest.mark.parametrize('slow_loop', [4 * 1024 * 1024], indirect=True)
+def test_slow_download_completes_fast_variant(slow_loop: tuple[DevLoop, int], data: Path) -> None:
+    """F15 (fast variant): a 4 MiB model at 2 MB/s after 1 s of devloop latency downloads completely."""
+    loop, size = slow_loop
+    rule = requests.post(f'{loop.url}/admin/faults', timeout=10, json={
+        'match': {'method': 'GET', 'path': '/api/*/projects/*/models/*/big/file'}, 'latency_ms': 1000, 'times': 1})
+    assert rule.status_code == 200
+    folder, seconds = download_through(loop, data, 2e6)
+    assert (folder / 'weights.bin').stat().st_size == size
+    assert seconds >= 1 + size / 2e6 * 0.9  # the link really was slow
+    assert list((data / 'tmp').iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize('slow_loop', [100 * 1000 * 1000], indirect=True)
+def test_slow_download_completes_100mb(slow_loop: tuple[DevLoop, int], data: Path) -> None:
+    """F15: a 100 MB model served at 1 MB/s (~100 s) downloads completely."""
+    loop, size = slow_loop
+    folder, seconds = download_through(loop, data, 1e6)
+    assert (folder / 'weights.bin').stat().st_size == size
+    assert seconds >= 90
