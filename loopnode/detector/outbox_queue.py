@@ -29,6 +29,8 @@ class OutboxIndex:
 
     def __init__(self, on_add: Callable[[], None] | None = None) -> None:
         self._ids: dict[str, list[str]] = {q: [] for q in QUEUES}
+        self._added_at: dict[tuple[str, str], int] = {}  # add sequence number, see `sync`
+        self._seq = 0
         self._lock = threading.Lock()
         self._on_add = on_add
 
@@ -36,6 +38,9 @@ class OutboxIndex:
         """Add an item; False if it was already known."""
         with self._lock:
             added = _insert(self._ids[queue], item_id)
+            if added:
+                self._seq += 1
+                self._added_at[(queue, item_id)] = self._seq
         if added and self._on_add is not None:
             self._on_add()
         return added
@@ -46,6 +51,7 @@ class OutboxIndex:
             i = bisect.bisect_left(ids, ref.id)
             if i < len(ids) and ids[i] == ref.id:
                 del ids[i]
+                self._added_at.pop((ref.queue, ref.id), None)
                 return True
             return False
 
@@ -57,16 +63,33 @@ class OutboxIndex:
             i = bisect.bisect_left(ids, ref.id)
             return i < len(ids) and ids[i] == ref.id
 
-    def sync(self, queue: str, on_disk: Iterable[str]) -> tuple[int, int]:
-        """Make the queue equal to the folder listing: returns (added, removed)."""
-        disk = sorted(set(on_disk))
+    def mark(self) -> int:
+        """The current add sequence number; take it before listing a folder for `sync`."""
+        with self._lock:
+            return self._seq
+
+    def sync(self, queue: str, on_disk: Iterable[str], mark: int | None = None) -> tuple[int, int]:
+        """Make the queue equal to a folder listing: returns (added, removed).
+
+        Items added after `mark` (taken before the listing) are kept even if the listing lacks them: they
+        were written while the folder was being read.
+        """
+        disk = set(on_disk)
         with self._lock:
             old = set(self._ids[queue])
-            self._ids[queue] = disk
-        added = len(set(disk) - old)
-        if added and self._on_add is not None:
+            keep = {i for i in old - disk
+                    if mark is not None and self._added_at.get((queue, i), 0) > mark}
+            removed = old - disk - keep
+            new = disk - old
+            self._ids[queue] = sorted(disk | keep)
+            for i in removed:
+                self._added_at.pop((queue, i), None)
+            for i in new:
+                self._seq += 1
+                self._added_at[(queue, i)] = self._seq
+        if new and self._on_add is not None:
             self._on_add()
-        return added, len(old - set(disk))
+        return len(new), len(removed)
 
     def count(self, queue: str) -> int:
         with self._lock:
@@ -101,6 +124,7 @@ class OutboxIndex:
         with self._lock:
             for ids in self._ids.values():
                 ids.clear()
+            self._added_at.clear()
 
 
 def _insert(ids: list[str], item_id: str) -> bool:

@@ -7,7 +7,6 @@ half item in the queue.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from ..fsutil import atomic_write_json, fsync_dir
 from .outbox_ids import ID_PATTERN
-from .outbox_queue import NORMAL, PRIORITY, QUEUES, ItemRef
+from .outbox_queue import NORMAL, PRIORITY, ItemRef
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +32,6 @@ class ItemFiles:
 
     jpg: Path
     json: Path
-
-    @property
-    def complete(self) -> bool:
-        return self.jpg.is_file() and self.json.is_file()
 
 
 class OutboxStore:
@@ -159,18 +154,6 @@ class OutboxStore:
                 return sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
         except FileNotFoundError:
             return []
-
-    def rejected_reason(self, item_id: str) -> dict[str, str] | None:
-        try:
-            return json.loads((self.rejected / item_id / REJECTED_FILE).read_text())
-        except (OSError, ValueError):
-            return None
-
-    def dir_mtime(self, ref: ItemRef) -> float | None:
-        try:
-            return self.item_dir(ref).stat().st_mtime
-        except OSError:
-            return None
 
 
 def _write_synced(path: Path, data: bytes) -> None:

@@ -59,7 +59,8 @@ class OutboxWatcher:
         """Make the index equal to the queue folders."""
         with self._lock:
             for queue in QUEUES:
-                added, removed = self.index.sync(queue, self.store.list_ids(queue))
+                mark = self.index.mark()
+                added, removed = self.index.sync(queue, self.store.list_ids(queue), mark)
                 if added or removed:
                     log.debug('outbox rescan %s: %d new, %d vanished', queue, added, removed)
         self._after_rescan()

@@ -78,6 +78,18 @@ def test_index_add_discard_sync_and_wakeup() -> None:
     assert index.count(NORMAL) == 1
 
 
+def test_sync_keeps_items_added_while_the_folder_was_listed() -> None:
+    index = OutboxIndex()
+    index.add(NORMAL, 'old')
+    index.add(NORMAL, 'gone')
+    mark = index.mark()
+    listing = ['old']           # the folder was read here ...
+    index.add(NORMAL, 'fresh')  # ... while the saver added an item
+    assert index.sync(NORMAL, listing, mark) == (0, 1)
+    assert sorted(r.id for r in index.next_batch(5)) == ['fresh', 'old']
+    assert index.sync(NORMAL, ['old']) == (0, 1)  # a later rescan without a mark trusts the disk
+
+
 def test_counters() -> None:
     counters = OutboxCounters()
     counters.add('uploaded', 3)
