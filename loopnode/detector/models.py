@@ -20,19 +20,18 @@ import requests
 
 from ..data import DataError, DeploymentTarget, ModelInformation, ModelListEntry, ModelVersionResponse, VersionMode
 from ..errors import NodeNeedsRestartError
-from ..fsutil import fsync_dir
 from ..logs import RateLimitedLog
 from ..loop.http import LoopHttp
-from ..loop.transfer import MODEL_JSON, ArtifactError, TransferError, fetch_model, remove_leftovers
+from ..loop.transfer import (CURRENT_MODEL, MODEL_JSON, ArtifactError, TransferError, current_model_version,
+                             fetch_model, local_versions, point_current_model, remove_leftovers)
 from ..service.workers import Worker
 from ..settings import Settings
 from .slot import ACTIVE, UPDATING, ModelSlot, updating_text
 from .versions import (BACKOFF_BASE, FOLLOW_LOOP, PAUSE, FailureKind, Target, VersionControl, is_valid_version,
-                       parse_version_request, sort_versions, versions_to_prune)
+                       parse_version_request, versions_to_prune)
 
 log = logging.getLogger(__name__)
 
-CURRENT_MODEL = 'current_model'
 _LOAD_CURRENT = 'load_current'
 
 
@@ -193,7 +192,7 @@ class ModelManager:
         """§7.3 step 4: current_model, folder mtime, error cleared, prune, status sync."""
         version = info.version
         try:
-            self._point_current_model(version)
+            point_current_model(self.data_folder, version)
             os.utime(self.models_folder / version)
         except OSError:
             log.exception('could not record model %s as current_model', version)
@@ -209,37 +208,18 @@ class ModelManager:
             text = self._control.record_failure(version, kind, cause)
             retry_in = self._control.retry_in(version)
         log.warning('%s (%s failure; next try in %.0f s unless skipped)', text, kind.value, retry_in)
-        if kind == FailureKind.ARTIFACT and version not in (self.slot.active_version, self._current_model_version()):
+        if kind == FailureKind.ARTIFACT and version not in (self.slot.active_version, current_model_version(self.data_folder)):
             shutil.rmtree(self.models_folder / version, ignore_errors=True)
         self._on_change()
 
     # ---- current_model and pruning --------------------------------------------------------------------
-
-    def _point_current_model(self, version: str) -> None:
-        """Replace `current_model` atomically: relative symlink tmp → rename → fsync the data folder."""
-        tmp = self.data_folder / f'{CURRENT_MODEL}.tmp'
-        tmp.unlink(missing_ok=True)
-        os.symlink(f'models/{version}', tmp)
-        os.replace(tmp, self.data_folder / CURRENT_MODEL)
-        fsync_dir(self.data_folder)
-
-    def _current_model_version(self) -> str | None:
-        link = self.data_folder / CURRENT_MODEL
-        if not link.is_symlink() and not link.is_dir():
-            return None
-        return link.resolve().name
-
-    def _local_folders(self) -> list[str]:
-        if not self.models_folder.is_dir():
-            return []
-        return sort_versions(p.name for p in self.models_folder.iterdir() if p.is_dir() and not p.is_symlink())
 
     def _prune(self) -> None:
         """§7.7: keep active + target, then the most recently activated, until KEEP_MODELS remain."""
         with self._lock:
             target = None if self._control.target is None else self._control.target.version
         mtimes: dict[str, float] = {}
-        for version in self._local_folders():
+        for version in local_versions(self.models_folder):
             try:
                 mtimes[version] = (self.models_folder / version).stat().st_mtime
             except OSError:
@@ -411,7 +391,7 @@ class ModelManager:
             current_version=self.slot.active_version or 'None',
             target_version='None' if target is None else target.version,
             loop_version='None' if loop_target is None else loop_target.version,
-            local_versions=self._local_folders(), version_control=VersionMode(mode)).to_dict()
+            local_versions=local_versions(self.models_folder), version_control=VersionMode(mode)).to_dict()
 
     def status_dict(self) -> dict[str, Any]:
         """The `model` part of `GET /status`."""

@@ -1,4 +1,4 @@
-"""Model transfer: streamed download of a model zip and its safe extraction (detector.md §7.4).
+"""Model transfer and folder layout: streamed download, safe extraction (detector.md §6, §7.4), current_model.
 
 The zip is checked completely before anything is written: no absolute paths, drive letters, `..` components
 or symlinks, at most 10 000 entries and 20 GiB uncompressed. Sub-folders are kept; a single top folder that
@@ -29,8 +29,10 @@ MAX_UNCOMPRESSED_BYTES = 20 * 1024 ** 3
 COPY_CHUNK = 1024 * 1024
 MODEL_JSON = 'model.json'
 PARTIAL_SUFFIX = '.partial'
+CURRENT_MODEL = 'current_model'
 DOWNLOAD_PREFIX = 'download'
 _DRIVE = re.compile(r'^[A-Za-z]:')
+_VERSION = re.compile(r'[0-9]+(\.[0-9]+)*')  # as detector.versions.VERSION_PATTERN
 
 
 class UnsafeZipError(ValueError):
@@ -212,3 +214,30 @@ def remove_leftovers(data_folder: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
     for stale in (data_folder / 'tmp').glob(f'{DOWNLOAD_PREFIX}-*'):
         stale.unlink(missing_ok=True)
+
+
+# ---- model folder layout (§6) ----------------------------------------------------------------------------
+
+def point_current_model(data_folder: Path, version: str) -> None:
+    """Replace `current_model` atomically: relative symlink `current_model.tmp` → rename → fsync the folder."""
+    tmp = data_folder / f'{CURRENT_MODEL}.tmp'
+    tmp.unlink(missing_ok=True)
+    os.symlink(f'models/{version}', tmp)
+    os.replace(tmp, data_folder / CURRENT_MODEL)
+    fsync_dir(data_folder)
+
+
+def current_model_version(data_folder: Path) -> str | None:
+    """Name of the folder `current_model` points to, or None without a link."""
+    link = data_folder / CURRENT_MODEL
+    if not link.is_symlink() and not link.is_dir():
+        return None
+    return link.resolve().name
+
+
+def local_versions(models_folder: Path) -> list[str]:
+    """Version folders in `models/` (names matching the version pattern), sorted numerically."""
+    if not models_folder.is_dir():
+        return []
+    names = [p.name for p in models_folder.iterdir() if p.is_dir() and not p.is_symlink()]
+    return sorted((n for n in names if _VERSION.fullmatch(n)), key=lambda n: tuple(int(x) for x in n.split('.')))
