@@ -125,8 +125,12 @@ class Outbox:
             if not refused_by_guard(free, self.min_free_mb, False):
                 self._set_errors(disk=None)
             item_id = self._ids.next_id()
-            self.store.write(queue, item_id, jpeg, request.metadata_json)
-            self.uploader.item_written(item_id)
+            self.uploader.mark_own(item_id)
+            try:
+                self.store.write(queue, item_id, jpeg, request.metadata_json)
+            except BaseException:
+                self.uploader.mark_own(item_id, False)
+                raise
             self.index.add(queue, item_id)
             if queue == NORMAL:
                 self._enforce_cap()

@@ -76,11 +76,13 @@ class Uploader:
 
     # ---- called from other threads ----------------------------------------------------------------------
 
-    def item_written(self, item_id: str) -> None:
-        """Our own atomic write: no settle time needed before upload."""
+    def mark_own(self, item_id: str, own: bool = True) -> None:
+        """Called before our own atomic write (the observer may report it first): no settle time needed."""
         with self._own_lock:
-            self._own.add(item_id)
-        self.wake.set()
+            if own:
+                self._own.add(item_id)
+            else:
+                self._own.discard(item_id)
 
     def poke(self) -> None:
         """Mode change or shutdown: end every wait now."""

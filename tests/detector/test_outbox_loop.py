@@ -298,3 +298,13 @@ def test_incomplete_item_is_rejected_and_the_rest_upload(tmp_path: Path, devloop
                          'rejected.json').read_text())
     assert reason['reason'] == 'incomplete item'
     assert outbox.status_dict()['normal'] == 0 and outbox.status_dict()['rejected'] == 1
+
+
+def test_own_items_skip_the_settle_time(tmp_path: Path, devloop: DevLoop) -> None:
+    """Items we wrote ourselves are complete by construction: uploaded at once even when the observer reports
+    the rename before save() returns (the settle time only applies to foreign items)."""
+    outbox = make_outbox(tmp_path / 'data', devloop.url, settle_time=30.0)
+    with running(outbox):
+        for i in range(5):
+            outbox.save(jpeg(i), meta(f'quick-{i}'), priority=i % 2 == 0, wait=True)
+            until(lambda: outbox.status_dict()['uploaded'] == i + 1, timeout=5)
