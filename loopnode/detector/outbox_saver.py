@@ -103,7 +103,7 @@ class SaveQueue:
             except queue.Full:
                 self._on_busy()
             return None
-        if not self.running.is_set():
+        if not self.running.wait(self._put_timeout):  # tolerate a request racing the thread's start
             raise OutboxBusy('outbox busy: the saver is not running')
         request.done = threading.Event()
         try:
