@@ -50,10 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument('--logic', help='pkg.module:name of the logic (the factory, for the detector)')
         sub.add_argument('--name', help='node name (NODE_NAME overrides it)')
         sub.add_argument('--port', type=int, help='local port (overrides NODE_PORT)')
-    loop = commands.add_parser('loop', help='run devloop, the local Learning Loop emulator')
-    loop.add_argument('rest', nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    demo = commands.add_parser('demo', help='run devloop and the example colour detector together')
-    demo.add_argument('rest', nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    commands.add_parser('loop', help='run devloop, the local Learning Loop emulator (see `loopnode loop --help`)')
+    commands.add_parser('demo', help='run devloop and the example colour detector (see `loopnode demo --help`)')
     return parser
 
 
@@ -104,14 +102,16 @@ def _delegate(module_name: str, rest: Sequence[str]) -> int:
     return int(module.main(list(rest)))
 
 
+DELEGATED = {'loop': 'loopnode.devloop.cli', 'demo': 'loopnode.demo'}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     setup_logging('INFO')
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:  # these parse their own flags
+        return _delegate(DELEGATED[argv[0]], argv[1:])
     args = build_parser().parse_args(argv)
-    if args.command in NODE_COMMANDS:
-        return run_node(args.command, args)
-    if args.command == 'loop':
-        return _delegate('loopnode.devloop.cli', args.rest)
-    return _delegate('loopnode.demo', args.rest)
+    return run_node(args.command, args)
 
 
 def entry_point() -> None:

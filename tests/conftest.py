@@ -7,6 +7,8 @@ from typing import Iterator
 
 import pytest
 
+from tests.fixtures_devloop import devloop  # noqa: F401 - shared fixture: a started DevLoop with the demo seed
+
 # Threads that libraries start once per process and keep (not ours to join).
 _IGNORED_PREFIXES = ('pydevd', 'ThreadPoolExecutor', 'watchdog', 'Dummy-', 'asyncio_')
 

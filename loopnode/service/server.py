@@ -46,6 +46,11 @@ class NodeRequestHandler(WSGIRequestHandler):
         finally:
             self.server.request_finished()
 
+    def connection_dropped(self, error: BaseException, environ: dict[str, Any] | None = None) -> None:
+        # engine.io ends a WebSocket by raising ConnectionError; without this werkzeug would read the client's
+        # close frame as the next HTTP request and the client would wait 3 s for its close handshake
+        self.close_connection = True
+
     def log_request(self, code: int | str = '-', size: int | str = '-') -> None:
         log.debug('%s %s %s', self.command, getattr(self, 'path', '?'), code)
 
