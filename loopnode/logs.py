@@ -21,9 +21,12 @@ def setup_logging(level: str = 'INFO', *, journal: bool = False) -> None:
     logging.getLogger('loopnode').setLevel(level)
     for noisy in ('werkzeug', 'engineio', 'socketio', 'urllib3', 'watchdog'):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # watchdog logs this at ERROR when events are pending while its observer stops: harmless at shutdown
-    logging.getLogger('watchdog.observers.inotify').addFilter(
-        lambda record: 'called when the thread is inactive' not in record.getMessage())
+    logging.getLogger('watchdog.observers.inotify').addFilter(_drop_inactive_emitter_error)
+
+
+def _drop_inactive_emitter_error(record: logging.LogRecord) -> bool:
+    """watchdog logs this at ERROR when events are pending while its observer stops: harmless at shutdown."""
+    return 'called when the thread is inactive' not in record.getMessage()
 
 
 class RateLimitedLog:
