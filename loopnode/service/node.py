@@ -8,6 +8,7 @@ and `on_loop_socket`. `run()` blocks until SIGTERM/SIGINT or `request_exit(code)
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -170,13 +171,18 @@ class NodeService:
         for worker in self._workers:
             worker.stop()
         self.stop_workers()
+        deadline = time.monotonic() + grace
         for worker in self._workers:
-            worker.join(grace)
-            if worker.is_alive():
-                log.error('thread %s did not stop within %.0f s', worker.name, grace)
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for name in self.stragglers():
+            log.error('thread %s did not stop within %.0f s', name, grace)
         self.loop_http.close()
         self._stopped.set()
         log.info('%s %r stopped', self.node_type, self.name)
+
+    def stragglers(self) -> list[str]:
+        """Workers still running after `stop()` (e.g. stuck in a network call that ignores the stop event)."""
+        return [w.name for w in self._workers if w.is_alive()]
 
     def stop_workers(self) -> None:
         """Hook between signalling the workers and joining them (e.g. stop a socket client, kill subprocesses)."""
@@ -201,6 +207,12 @@ class NodeService:
                 else:
                     log.error('not sending WATCHDOG=1: dead threads %s', self.dead_threads())
             self.stop()
+            if self.stragglers():
+                # a non-daemon thread would keep the process alive past the grace period: end it now;
+                # everything durable is on disk already (the outbox keeps unsent items)
+                log.error('exiting with %d while threads still run: %s', self.exit_code, self.stragglers())
+                logging.shutdown()
+                os._exit(self.exit_code)
             return self.exit_code
         finally:
             for sig, handler in previous.items():
