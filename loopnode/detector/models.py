@@ -277,6 +277,9 @@ class ModelManager:
         with self._lock:
             if loop_target is not False:
                 self._control.on_loop_target(loop_target)  # type: ignore[arg-type]
+            settled = self._control.settle(self.slot.active_version)
+        if settled:
+            self._on_change()
         self._offer_job()
 
     def _fetch_loop_target(self) -> Target | None | bool:
@@ -318,6 +321,7 @@ class ModelManager:
                     self._control.follow_loop()
                 else:
                     self._control.pause()
+                self._control.settle(self.slot.active_version)
             self._on_change()
             return
         assert version is not None
@@ -327,6 +331,7 @@ class ModelManager:
         target = target or self._local_target(version) or self._loop_model(version)
         with self._lock:
             self._control.choose(target)
+            self._control.settle(self.slot.active_version)
         self._on_change()
 
     def _local_target(self, version: str) -> Target | None:

@@ -213,6 +213,13 @@ class VersionControl:
         self.error = update_error_text(cause)
         return self.error
 
+    def settle(self, active_version: str | None) -> bool:
+        """Clear the error when the target is the running version (nothing left to do); True if it was cleared."""
+        if self.error is None or self.target is None or self.target.version != active_version:
+            return False
+        self.error = None
+        return True
+
     def record_success(self, version: str) -> None:
         """A successful swap to `version` clears the error and that version's failures."""
         self.error = None

@@ -317,6 +317,11 @@ def test_three_build_failures_skip_the_version(devloop: DevLoop, harness: Callab
         h.cycle()
         clock.now += 1000
     assert factory.builds.count('1.1') == 3 and h.manager.worker.is_alive()
+    h.manager.set_version_control('0.0')  # back to the running version: nothing pending, error cleared
+    assert h.manager.status_error() is None and h.manager.status_dict()['skipped_versions'] == []
+    h.manager.set_version_control('follow_loop')
+    assert h.manager.status_dict()['skipped_versions'] == []  # target changed: 1.1 is tried again
+    until(lambda: h.cycle() or factory.builds.count('1.1') == 4)
     set_target(devloop, '1.2')
     h.run_until(lambda: h.active() == '1.2')
     assert h.manager.status_error() is None and h.manager.status_dict()['skipped_versions'] == []

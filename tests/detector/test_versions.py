@@ -189,3 +189,13 @@ def test_versions_to_prune() -> None:
     assert versions_to_prune(mtimes, 0, ['1.1']) == []
     assert versions_to_prune(mtimes, 1, ['1.0', '1.4']) == ['1.1', '1.2', '1.3']  # protected beat the limit
     assert versions_to_prune(mtimes, 10, ['9.9']) == []
+
+
+def test_error_cleared_when_target_returns_to_the_active_version() -> None:
+    vc = VersionControl(clock=FakeClock())
+    vc.on_loop_target(B)
+    vc.record_failure('1.1', FailureKind.ARTIFACT, 'bad')
+    assert not vc.settle('1.0') and vc.error is not None  # 1.1 still pending
+    vc.on_loop_target(A)
+    assert vc.settle('1.0') and vc.error is None
+    assert not vc.settle('1.0')
