@@ -75,6 +75,9 @@ class Bench:
         assert self.loop is not None
         data = procs.prepare_data(self.work / f'{impl}-{tag}', self.model_zip)
         loop_port = int(self.loop.url.rsplit(':', 1)[1])
+        if impl == 'loopnode' and self.args.patches:
+            return procs.loopnode_detector(free_port(), data, loop_port, self.work / f'{impl}-{tag}.log',
+                                           patches=self.args.patches)
         return STARTERS[impl](free_port(), data, loop_port, self.work / f'{impl}-{tag}.log')
 
     def order(self, round_index: int) -> list[str]:
@@ -196,6 +199,8 @@ def results_body(bench: Bench, args: argparse.Namespace, started: dt.datetime) -
                'numpy', 'pillow')
     notes = {'outbox_drain': 'upstream: by design, 20 per 5 s', 'start_readyz': 'upstream has no /readyz'}
     command = ' '.join(['.venv/bin/python bench/run_bench.py'] + sys.argv[1:])
+    patched = f' loopnode ran with the proposed patches `{args.patches}` (bench/patched_loopnode.py).' \
+        if args.patches else ''
     counters = ', '.join(f'{i}: {c["errors"]} wrong answers, {c["reconnects"]} reconnects'
                          for i, c in bench.counters.items() if i in bench.impls)
     return '\n'.join([
@@ -212,7 +217,7 @@ def results_body(bench: Bench, args: argparse.Namespace, started: dt.datetime) -
         f'{args.idle:g} s after {args.settle:g} s settling (both detectors idle at once); start-to-ready: median '
         f'of {args.starts} cold starts each with model 1.1 on disk. Image: 640×480 photo-like JPEG, '
         f'{len(bench.jpeg) / 1024:.0f} KiB (bench/photo.py); raw = its decoded pixels (921,600 bytes). All requests '
-        f'`autoupload: disabled`. Answers checked: {counters}.',
+        f'`autoupload: disabled`. Answers checked: {counters}.{patched}',
         '',
         report.markdown_table(bench.results, notes),
     ])
@@ -228,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--batch-n', type=int, default=30, help='batch_detect calls per round')
     parser.add_argument('--starts', type=int, default=3, help='cold starts per detector')
     parser.add_argument('--only', choices=('both', *IMPLS), default='both')
+    parser.add_argument('--patches', default='', help='run loopnode with proposed changes (bench/patched_loopnode.py), '
+                        'e.g. keepalive,fastws; the table is then not written to RESULTS.md unless --write-patched')
+    parser.add_argument('--write-patched', action='store_true', help='write RESULTS.md even with --patches')
     parser.add_argument('--skip-drain', action='store_true', help='do not run bench/outbox_drain.py')
     parser.add_argument('--quick', action='store_true', help='idle 10 s, 1 round, 2 s REST, 50 calls; no write')
     parser.add_argument('--no-write', action='store_true', help='print only, leave bench/RESULTS.md alone')
@@ -252,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     sys.stdout.write(report.text_table(bench.results) + '\n')
-    if not args.no_write and args.only == 'both':
+    if not args.no_write and args.only == 'both' and (not args.patches or args.write_patched):
         report.write_section(procs.ROOT / 'bench' / 'RESULTS.md', results_body(bench, args, started))
         log.info('wrote %s', procs.ROOT / 'bench' / 'RESULTS.md')
     return 0

@@ -1,0 +1,226 @@
+"""A lean WebSocket transport for engine.io's threading mode on werkzeug (proposal, issue 7).
+
+engine.io's default threading transport is simple-websocket over wsproto: a reader thread per connection
+feeds 4 KiB (our setting: 256 KiB) `recv()` chunks into wsproto, which appends them to a bytearray, slices
+frames out of it, unmasks them in Python (`bytes.translate` on four strided slices) and hands each message to
+the engine.io thread through a `Condition`. A raw 640×480×3 frame (921,600 bytes) costs several copies and a
+thread hop. `FastWebSocketWSGI` reads frames in the engine.io thread itself: it `recv_into()`s each payload
+straight into one preallocated buffer, unmasks it in place with numpy (uint32 XOR) and returns it; sending
+writes one frame per message. RFC 6455 server side, no extensions (permessage-deflate is declined, which
+the RFC allows; Socket.IO clients send uncompressed then), no subprotocols.
+
+Drop-in for `engineio.async_drivers._websocket_wsgi.SimpleWebSocketWSGI` (same constructor, `__call__`,
+`wait`, `send`, `close`); only for werkzeug (`environ['werkzeug.socket']`), else it falls back to that class.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import socket
+import struct
+import threading
+from typing import Any, Callable
+
+import numpy as np
+from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
+
+log = logging.getLogger(__name__)
+
+WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_TOO_BIG = 1000, 1002, 1009
+SMALL_SEND = 64 * 1024  # header and payload go out in one send() below this size
+READ_CHUNK = 64 * 1024
+
+
+class WebSocketClosed(Exception):
+    """The peer closed the connection or broke the protocol."""
+
+
+def accept_key(key: str) -> str:
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 §4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.encode('ascii') + WS_GUID).digest()).decode('ascii')
+
+
+def unmask(payload: bytearray, mask: bytes) -> None:
+    """XOR `payload` in place with the 4-byte client mask (numpy on whole 32-bit words, bytes for the tail)."""
+    n = len(payload)
+    words = n // 4
+    if words:
+        view = np.frombuffer(payload, dtype=np.uint32, count=words)
+        np.bitwise_xor(view, np.frombuffer(mask, dtype=np.uint32)[0], out=view)
+    for i in range(words * 4, n):
+        payload[i] ^= mask[i % 4]
+
+
+def frame_header(opcode: int, length: int) -> bytes:
+    """Header of an unmasked, final server frame."""
+    if length < 126:
+        return struct.pack('!BB', 0x80 | opcode, length)
+    if length < 1 << 16:
+        return struct.pack('!BBH', 0x80 | opcode, 126, length)
+    return struct.pack('!BBQ', 0x80 | opcode, 127, length)
+
+
+class FrameSocket:
+    """RFC 6455 frames on a connected server socket: `receive()` one message, `send()` one message."""
+
+    def __init__(self, sock: socket.socket, max_message: int) -> None:
+        self.sock = sock
+        self.max_message = max_message
+        self.connected = True
+        self._buffer = bytearray()
+        self._send_lock = threading.Lock()
+
+    def _fill(self, n: int) -> None:
+        """Make `self._buffer` hold at least n bytes."""
+        while len(self._buffer) < n:
+            chunk = self.sock.recv(max(READ_CHUNK, n - len(self._buffer)))
+            if not chunk:
+                raise WebSocketClosed('connection closed by peer')
+            self._buffer += chunk
+
+    def _take(self, n: int) -> bytes:
+        self._fill(n)
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
+
+    def _payload(self, length: int) -> bytearray:
+        """The next `length` bytes: what is buffered, then recv_into() straight into the result."""
+        payload = bytearray(length)
+        have = min(len(self._buffer), length)
+        payload[:have] = self._buffer[:have]
+        del self._buffer[:have]
+        view = memoryview(payload)
+        while have < length:
+            got = self.sock.recv_into(view[have:])
+            if not got:
+                raise WebSocketClosed('connection closed by peer')
+            have += got
+        return payload
+
+    def _frame(self) -> tuple[bool, int, bytearray]:
+        first, second = self._take(2)
+        fin, opcode, masked, length = bool(first & 0x80), first & 0x0F, bool(second & 0x80), second & 0x7F
+        if first & 0x70 or not masked:
+            self.close(CLOSE_PROTOCOL, 'reserved bits set or unmasked client frame')
+            raise WebSocketClosed('protocol error')
+        if length == 126:
+            length = struct.unpack('!H', self._take(2))[0]
+        elif length == 127:
+            length = struct.unpack('!Q', self._take(8))[0]
+        if length > self.max_message:
+            self.close(CLOSE_TOO_BIG, 'message too big')
+            raise WebSocketClosed('message too big')
+        mask = self._take(4)
+        payload = self._payload(length)
+        unmask(payload, mask)
+        return fin, opcode, payload
+
+    def receive(self) -> str | bytes:
+        """The next text (str) or binary (bytes) message; answers pings; WebSocketClosed on close or error."""
+        parts: list[bytearray] = []
+        message_opcode = None
+        size = 0
+        while True:
+            fin, opcode, payload = self._frame()
+            if opcode == OP_PING:
+                self._send_frame(OP_PONG, bytes(payload))
+                continue
+            if opcode == OP_PONG:
+                continue
+            if opcode == OP_CLOSE:
+                code = struct.unpack('!H', payload[:2])[0] if len(payload) >= 2 else CLOSE_NORMAL
+                self.close(code if code in (CLOSE_NORMAL, 1001) else CLOSE_NORMAL)
+                raise WebSocketClosed(f'closed by peer ({code})')
+            if opcode in (OP_TEXT, OP_BINARY) and message_opcode is None:
+                message_opcode = opcode
+            elif opcode != OP_CONT or message_opcode is None:
+                self.close(CLOSE_PROTOCOL, 'unexpected frame')
+                raise WebSocketClosed('protocol error')
+            size += len(payload)
+            if size > self.max_message:
+                self.close(CLOSE_TOO_BIG, 'message too big')
+                raise WebSocketClosed('message too big')
+            parts.append(payload)
+            if fin:
+                data = parts[0] if len(parts) == 1 else bytearray().join(parts)
+                return data.decode('utf-8') if message_opcode == OP_TEXT else bytes(data)
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        header = frame_header(opcode, len(payload))
+        with self._send_lock:
+            if len(payload) < SMALL_SEND:
+                self.sock.sendall(header + payload)
+            else:
+                self.sock.sendall(header)
+                self.sock.sendall(payload)
+
+    def send(self, message: str | bytes) -> None:
+        if not self.connected:
+            raise WebSocketClosed('connection is closed')
+        if isinstance(message, str):
+            self._send_frame(OP_TEXT, message.encode('utf-8'))
+        else:
+            self._send_frame(OP_BINARY, message if isinstance(message, bytes) else bytes(message))
+
+    def close(self, code: int = CLOSE_NORMAL, reason: str = '') -> None:
+        """Send a close frame once; the connection ends when the handler returns."""
+        if not self.connected:
+            return
+        self.connected = False
+        try:
+            self._send_frame(OP_CLOSE, struct.pack('!H', code) + reason.encode('utf-8')[:120])
+        except OSError:
+            pass
+
+
+class FastWebSocketWSGI(SimpleWebSocketWSGI):
+    """engine.io WebSocket driver for werkzeug: handshake on the raw socket, then `FrameSocket` I/O."""
+
+    def __init__(self, handler: Callable[[Any], Any], server: Any, **kwargs: Any) -> None:
+        super().__init__(handler, server, **kwargs)
+        self.max_message = int(getattr(server, 'max_http_buffer_size', 64 * 1024 * 1024))
+        self.frames: FrameSocket | None = None
+        self._sock: socket.socket | None = None  # engine.io sets its ping timeout on `_sock`
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        sock = environ.get('werkzeug.socket')
+        if sock is None:
+            return super().__call__(environ, start_response)
+        key = environ.get('HTTP_SEC_WEBSOCKET_KEY', '')
+        if 'websocket' not in environ.get('HTTP_UPGRADE', '').lower() or not key \
+                or environ.get('HTTP_SEC_WEBSOCKET_VERSION') != '13':
+            start_response('400 Bad Request', [('Content-Type', 'text/plain')])
+            return [b'expected a WebSocket upgrade (version 13)']
+        sock.sendall(('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                      f'Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n').encode('ascii'))
+        self._sock = sock
+        self.frames = FrameSocket(sock, self.max_message)
+        self.app(self)
+        raise ConnectionError()  # tells werkzeug the connection is gone (no HTTP response follows)
+
+    def close(self) -> None:
+        if self.frames is None:
+            return super().close()
+        self.frames.close()
+
+    def send(self, message: str | bytes) -> None:
+        if self.frames is None:
+            return super().send(message)
+        try:
+            self.frames.send(message)
+        except (WebSocketClosed, OSError) as e:
+            raise OSError(str(e)) from None
+
+    def wait(self) -> str | bytes | None:
+        if self.frames is None:
+            return super().wait()
+        try:
+            return self.frames.receive()
+        except (WebSocketClosed, OSError) as e:
+            log.debug('websocket ended: %s', e)
+            self.frames.connected = False
+            return None
