@@ -4,11 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-slow test-compat demo bench clean
+.PHONY: test test-slow test-compat demo bench bench-profile bench-extras clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
@@ -23,3 +22,6 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-compat .venv-upstream *.egg-info
+
+include compat/Makefile.inc
+include bench/Makefile.inc
