@@ -13,8 +13,9 @@ from .context import DevLoopContext
 from .modelzip import (check_format_name, complete_model_json, files_from_zip, parse_model_json, with_model_json,
                        zip_from_files)
 from .seed import ProjectSpec, create_project, model_zip_maker
-from .store import IMAGE_STATES, STATUS_HISTORY, Store
+from .store import IMAGE_STATES, STATUS_HISTORY, Store, parse_version
 from .uploads import model_upload
+from .verbatim import add_verbatim_format, is_verbatim
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +36,43 @@ def served_zip(store: Store, org: str, project: str, model: dict[str, Any], fmt:
     return zip_from_files(with_model_json(files, info))
 
 
+def query_flag(name: str) -> bool:
+    """A boolean query parameter (`true`/`1`/`yes`, `false`/`0`/`no`/absent); 422 for anything else."""
+    value = request.args.get(name, '').strip().lower()
+    if value in ('', 'false', '0', 'no'):
+        return False
+    if value in ('true', '1', 'yes'):
+        return True
+    raise ApiError(422, f'{name}: expected true or false, got {value!r}')
+
+
 def upload_zip_format(ctx: DevLoopContext, org: str, project: str, fmt: str) -> Response:
-    """R1: multipart `files` = one zip → a new version in `fmt` (or `?version=` to attach to an existing one)."""
+    """R1: multipart `files` = one zip → a new version in `fmt` (or `?version=` to attach to an existing one).
+
+    Test options: `?raw=true` stores and serves the bytes verbatim; `?allow_duplicate_version=true` with
+    `?version=` creates another model with that version instead of attaching to it.
+    """
     check_format_name(fmt)
     parts = read_parts()
     if len(parts) != 1:
         raise ApiError(422, f'expected exactly one zip file, got {len(parts)} part(s)')
-    files = files_from_zip(parts[0][1])
-    info = parse_model_json(files.pop('model.json', None))
     version = request.args.get('version') or None
-    model = ctx.store.add_model_format(org, project, b'', fmt, version=version, must_exist=version is not None,
-                                       zip_for=model_zip_maker(ctx.store, org, project, files, fmt, info))
-    log.info('model %s (%s) got format %s by upload', model['version'], model['id'], fmt)
+    raw, duplicate = query_flag('raw'), query_flag('allow_duplicate_version')
+    if duplicate:
+        try:
+            parse_version(version or '')
+        except ValueError:
+            raise ApiError(422, 'allow_duplicate_version needs ?version=x.y') from None
+    if raw:
+        model = add_verbatim_format(ctx.store, org, project, fmt, parts[0][1], version=version, new_model=duplicate)
+    else:
+        files = files_from_zip(parts[0][1])
+        info = parse_model_json(files.pop('model.json', None))
+        model = ctx.store.add_model_format(org, project, b'', fmt, version=version, new_model=duplicate,
+                                           must_exist=version is not None and not duplicate,
+                                           zip_for=model_zip_maker(ctx.store, org, project, files, fmt, info))
+    log.info('model %s (%s) got format %s by upload%s', model['version'], model['id'], fmt,
+             ' (verbatim)' if raw else '')
     return jsonify({'id': model['id'], 'version': model['version']})
 
 
@@ -86,7 +112,10 @@ def register(api: Blueprint, ctx: DevLoopContext) -> None:
             raise ApiError(404, f'unknown model {model_id}')
         if fmt not in model['formats']:
             raise ApiError(404, f'model {model_id} has no format {fmt}')
-        content = served_zip(store, org, project, model, fmt, loop_host())
+        if is_verbatim(store, model['id'], fmt):
+            content = store.model_zip_path(model['id'], fmt).read_bytes()
+        else:
+            content = served_zip(store, org, project, model, fmt, loop_host())
         response = Response(content, mimetype='application/zip')
         response.headers['Content-Disposition'] = f'attachment; filename="model_{model["version"]}_{fmt}.zip"'
         return response
@@ -156,4 +185,4 @@ def register(api: Blueprint, ctx: DevLoopContext) -> None:
                         'image_ids': summary['image_ids'], 'categories': summary['categories']})
 
 
-__all__ = ['generator_spec', 'model_entry', 'register', 'served_zip', 'upload_zip_format']
+__all__ = ['generator_spec', 'model_entry', 'query_flag', 'register', 'served_zip', 'upload_zip_format']

@@ -271,16 +271,17 @@ class Store:
                          model_id: str | None = None, version: str | None = None,
                          training_number: int | None = None, new_model_id: str | None = None,
                          comment: str | None = None, must_exist: bool = False,
-                         zip_for: Any = None) -> dict[str, Any]:
+                         zip_for: Any = None, new_model: bool = False) -> dict[str, Any]:
         """Attach `fmt` to a model, creating it if needed; returns the model row. 409 if the format exists.
 
         The model is the one with `model_id`, else `version`, else the latest of `training_number`; when none
         of these names an existing model, a new one is created (`version` or the next one). `zip_for(model)`
-        may turn the bytes into the final zip once the model's id and version are known.
+        may turn the bytes into the final zip once the model's id and version are known. `new_model` always
+        creates a new model, even if one with `version` exists (tests of duplicate versions).
         """
         with self._lock:
             with self.transaction() as db:
-                model = self._find_model(db, org, project, model_id, version, training_number)
+                model = None if new_model else self._find_model(db, org, project, model_id, version, training_number)
                 if model is None and (model_id is not None or must_exist):
                     raise StoreError(404, f'unknown model {model_id or version}')
                 if model is None:
