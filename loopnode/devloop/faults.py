@@ -7,6 +7,8 @@ segment, `**` any number). `RuleBook` fires the first matching rule in insertion
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import random
@@ -19,6 +21,8 @@ from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from http import HTTPStatus
 from typing import Any, Callable, Generic, Iterable, TypeVar
+
+from .throttle import throttled
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +60,16 @@ def _opt(body: dict[str, Any], key: str, kinds: tuple[type, ...], default: Any =
 
 @dataclass
 class HttpFault:
-    """One HTTP rule: match method + path glob; answer `status`, delay, or drop the connection."""
+    """One HTTP rule: match method + path glob; answer `status`, delay, drop the connection or send slowly."""
     method: str = '*'
     path: str = '**'
     status: int | None = None
     retry_after: float | None = None
     body: Any = None
+    body_text: str | None = None
+    body_base64: str | None = None
+    content_type: str | None = None
+    bytes_per_second: float | None = None
     latency_ms: float = 0
     drop_connection: bool = False
     times: int | None = None
@@ -78,16 +86,43 @@ class HttpFault:
                    status=_opt(body, 'status', (int,)), retry_after=_opt(body, 'retry_after', (int, float)),
                    body=body.get('body'), latency_ms=_opt(body, 'latency_ms', (int, float), 0),
                    drop_connection=_opt(body, 'drop_connection', (bool,), False), times=_opt(body, 'times', (int,)),
-                   probability=float(_opt(body, 'probability', (int, float), 1.0)))
+                   probability=float(_opt(body, 'probability', (int, float), 1.0)),
+                   body_text=_opt(body, 'body_text', (str,)), body_base64=_opt(body, 'body_base64', (str,)),
+                   content_type=_opt(body, 'content_type', (str,)),
+                   bytes_per_second=_opt(body, 'bytes_per_second', (int, float)))
+        rule._check_body_options()
         if rule.status is not None and not 100 <= rule.status <= 599:
             raise FaultSpecError('status: expected an HTTP status code')
         if rule.times is not None and rule.times < 1:
             raise FaultSpecError('times: expected >= 1')
         if not 0 <= rule.probability <= 1 or rule.latency_ms < 0:
             raise FaultSpecError('probability must be in [0, 1] and latency_ms >= 0')
-        if rule.status is None and not rule.drop_connection and not rule.latency_ms:
-            raise FaultSpecError('a rule needs status, latency_ms or drop_connection')
+        if rule.bytes_per_second is not None and rule.bytes_per_second <= 0:
+            raise FaultSpecError('bytes_per_second: expected a number > 0')
+        if rule.status is None and not rule.drop_connection and not rule.latency_ms and not rule.bytes_per_second:
+            raise FaultSpecError('a rule needs status, latency_ms, bytes_per_second or drop_connection')
         return rule
+
+    def _check_body_options(self) -> None:
+        given = [k for k in ('body', 'body_text', 'body_base64') if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise FaultSpecError(f'give at most one of body, body_text, body_base64 (got {", ".join(given)})')
+        if (given or self.content_type is not None) and self.status is None:
+            raise FaultSpecError(f'{(given or ["content_type"])[0]} needs a status')
+        if self.body_base64 is not None:
+            try:
+                base64.b64decode(self.body_base64, validate=True)
+            except (binascii.Error, ValueError) as e:
+                raise FaultSpecError(f'body_base64: not valid base64: {e}') from None
+
+    def payload(self) -> tuple[bytes, str]:
+        """(bytes, content type) of the injected answer: `body` as JSON, `body_text`/`body_base64` verbatim."""
+        if self.body_text is not None:
+            return self.body_text.encode(), self.content_type or 'text/plain; charset=utf-8'
+        if self.body_base64 is not None:
+            return base64.b64decode(self.body_base64), self.content_type or 'application/octet-stream'
+        body = self.body if self.body is not None else {'detail': f'injected fault {self.id}: HTTP {self.status}'}
+        return json.dumps(body).encode(), self.content_type or 'application/json'
 
     def matches(self, method: str, path: str) -> bool:
         return fnmatchcase(method.upper(), self.method) and path_matches(self.path, path)
@@ -234,7 +269,8 @@ class FaultMiddleware:
                 raise ConnectionAbortedError('devloop fault: connection dropped')  # werkzeug: connection_dropped
             if rule.status is not None:
                 entry['status'] = rule.status
-                return self._answer(rule, start_response)
+                answer = self._answer(rule, start_response)
+                return throttled(answer, rule.bytes_per_second, self.stop) if rule.bytes_per_second else answer
 
         def recording_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
             entry['status'] = int(status.split(' ', 1)[0])
@@ -242,13 +278,14 @@ class FaultMiddleware:
         started = time.monotonic()
         result = self.app(environ, recording_start_response)
         entry['ms'] = round((time.monotonic() - started) * 1000, 1)
+        if rule is not None and rule.bytes_per_second:
+            return throttled(result, rule.bytes_per_second, self.stop)
         return result
 
     @staticmethod
     def _answer(rule: HttpFault, start_response: Callable[..., Any]) -> list[bytes]:
-        body = rule.body if rule.body is not None else {'detail': f'injected fault {rule.id}: HTTP {rule.status}'}
-        payload = json.dumps(body).encode()
-        headers = [('Content-Type', 'application/json'), ('Content-Length', str(len(payload)))]
+        payload, content_type = rule.payload()
+        headers = [('Content-Type', content_type), ('Content-Length', str(len(payload)))]
         if rule.retry_after is not None:
             retry = rule.retry_after
             headers.append(('Retry-After', str(int(retry)) if float(retry).is_integer() else str(retry)))
