@@ -33,7 +33,7 @@ class InMemoryRequest(Request):
 
 def json_response(value: Any, status: int = 200) -> Response:
     """JSON with the keys in record order (Flask's jsonify would sort them)."""
-    return Response(json.dumps(value), status=status, mimetype='application/json')
+    return Response(json.dumps(value, separators=(',', ':')), status=status, mimetype='application/json')
 
 
 def text_response(value: str) -> Response:
