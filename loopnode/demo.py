@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -78,12 +79,11 @@ def write_sample(path: Path, loop: DevLoop) -> Path:
 
 def _wait_ready(node: Any, stop: threading.Event, timeout: float) -> bool:
     """Wait until the detector serves a model (True), or stop/timeout/a node exit request (False)."""
-    waited = 0.0
+    deadline = time.monotonic() + timeout
     while node.readiness_reason() is not None:
         if stop.wait(0.1) or node.shutdown_requested.is_set():
             return False
-        waited += 0.1
-        if waited >= timeout:
+        if time.monotonic() >= deadline:
             log.error('the detector did not load a model within %.0f s: %s', timeout, node.readiness_reason())
             return False
     return True

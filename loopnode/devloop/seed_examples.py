@@ -11,7 +11,7 @@ import importlib
 import logging
 from types import ModuleType
 
-from .seed import DEMO_MODELS, DEMO_ORG, DEMO_PROJECT, add_model_format
+from .seed import DEMO_MODELS, DEMO_ORG, DEMO_PROJECT, SeedHook, add_model_format
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,6 @@ def color_blobs_hook(store: Store) -> None:
     log.info('demo project: format %s added to models %s', COLOR_BLOBS_FORMAT, ', '.join(missing))
 
 
-def example_seed_hooks() -> tuple:
+def example_seed_hooks() -> tuple[SeedHook, ...]:
     """The seed hooks for a demo devloop that serves the examples' formats."""
     return (color_blobs_hook,)
