@@ -262,9 +262,10 @@ class ModelManager:
         self._on_change()
 
     def reset(self) -> None:
-        """Backdoor /reset: retire the logic (Initializing), forget the target."""
+        """Backdoor /reset: as soft_reload's state reset (default mode, no target, no failures or error), but
+        the logic is retired (Initializing) instead of rebuilt."""
         with self._lock:
-            self._control.forget_target()
+            self._control.restore_default()
             self._pending = None
         self.slot.clear()
         self._on_change()

@@ -188,20 +188,6 @@ class DetectorNode(NodeService):
     def status_extra(self) -> dict[str, Any]:
         return {'model': self.model_manager.status_dict(), 'outbox': self.outbox.status_dict()}
 
-    def before_server_shutdown(self) -> None:
-        """Disconnect every local Socket.IO client without waiting for its transport to drain.
-
-        engine.io's `disconnect()` joins each socket's send queue, which blocks forever for a polling client
-        that has stopped polling; `close(wait=False)` sends the CLOSE packet and returns.
-        """
-        eio = self.socketio.server.eio
-        for sid, socket in list(eio.sockets.items()):
-            try:
-                socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
-            except Exception:  # noqa: BLE001 - shutting down regardless
-                log.exception('could not disconnect Socket.IO client %s', sid)
-        eio.sockets = {}
-
     def readiness_reason(self) -> str | None:
         return self.model_manager.readiness_reason()
 

@@ -170,11 +170,6 @@ class VersionControl:
         self._records.clear()
         self.error = None
 
-    def forget_target(self) -> None:
-        """backdoor reset: forget the target and every failure; the mode stays."""
-        self._set_target(None)
-        self._records.clear()
-
     # ---- jobs -----------------------------------------------------------------------------------------
 
     def is_skipped(self, version: str) -> bool:

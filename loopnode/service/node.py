@@ -96,11 +96,18 @@ class NodeService:
         empty_folder(self.settings.tmp_folder)
 
     def before_server_shutdown(self) -> None:
-        """Runs at shutdown before the HTTP server stops; the base disconnects every Socket.IO client."""
-        try:
-            self.socketio.server.eio.disconnect()
-        except Exception:  # noqa: BLE001 - shutting down regardless
-            log.exception('could not disconnect Socket.IO clients')
+        """Runs at shutdown before the HTTP server stops: disconnect every local Socket.IO client.
+
+        engine.io's `disconnect()` joins each socket's send queue, which blocks forever for a polling client
+        that has stopped polling; `close(wait=False)` sends the CLOSE packet and returns.
+        """
+        eio = self.socketio.server.eio
+        for sid, socket in list(eio.sockets.items()):
+            try:
+                socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+            except Exception:  # noqa: BLE001 - shutting down regardless
+                log.exception('could not disconnect Socket.IO client %s', sid)
+        eio.sockets = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 

@@ -164,16 +164,13 @@ def test_success_clears_error_and_failures() -> None:
     assert vc.error is None and vc.failures('1.1') == (0, 0)
 
 
-def test_restore_default_and_forget_target() -> None:
+def test_restore_default() -> None:
     vc = VersionControl(PAUSE, clock=FakeClock())
     vc.choose(A)
     for _ in range(3):
         vc.record_failure('1.0', FailureKind.ARTIFACT, 'bad')
     vc.restore_default()
     assert (vc.mode, vc.target, vc.error, vc.skipped) == (PAUSE, None, None, [])
-    vc.choose(B)
-    vc.forget_target()
-    assert vc.mode == SPECIFIC_VERSION and vc.target is None
 
 
 def test_default_mode_must_be_follow_loop_or_pause() -> None:
