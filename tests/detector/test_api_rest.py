@@ -284,11 +284,12 @@ def test_backdoor_reset(start_node: StartNode, data_folder: Path) -> None:
     """F24: POST /reset → outbox folders exist, no model is active, a following upload is stored."""
     node = start_node(USE_BACKDOOR_CONTROLS='1')
     uuids = (data_folder / 'uuids.json').read_text()
-    assert requests.put(node.url + '/model_version', data='pause', timeout=5).status_code == 200
+    assert requests.put(node.url + '/model_version', data='follow_loop', timeout=5).status_code == 200
     response = requests.post(node.url + '/reset', timeout=10)
     assert response.status_code == 200 and response.json() is True
     assert node.model_manager.slot.state == 'initializing'
-    assert requests.get(node.url + '/model_version', timeout=5).json()['version_control'] == 'follow_loop'
+    # back to this node's VERSION_CONTROL_DEFAULT (pause in these tests)
+    assert requests.get(node.url + '/model_version', timeout=5).json()['version_control'] == 'pause'
     assert detect_rest(node).status_code == 503
     assert not (data_folder / 'models' / '0.0').exists() and not (data_folder / 'current_model').exists()
     assert (data_folder / 'uuids.json').read_text() == uuids
