@@ -84,7 +84,8 @@ EXAMPLES: dict[type, dict[str, Any]] = {
                           "created": "2025-06-01T10:00:00", "comment": None, "host": "learning-loop.ai"},
     data.DeploymentTarget: {"model_uuid": "m1", "version": "1.2"},
     data.AboutResponse: {"operation_mode": "detecting", "state": "online", "model_info": MODEL_INFO,
-                         "target_model": "1.2", "version_control": "follow_loop"},
+                         "target_model": "1.2", "version_control": "follow_loop",
+                         "errors": {"update_model": "Could not update model: boom"}},
     data.ModelVersionResponse: {"current_version": "1.1", "target_version": "None", "loop_version": "1.2",
                                 "local_versions": ["1.1", "1.10"], "version_control": "specific_version"},
     data.TrainingStateData: {"confusion_matrix": {"3c5d": {"tp": 1, "fp": 0, "fn": 2}},
@@ -163,7 +164,7 @@ def test_enum_fields_are_enums_and_written_as_strings() -> None:
     assert made.to_dict()["state"] == "online" and made.to_dict()["operation_mode"] == "startup"
     about = AboutResponse(operation_mode=OperationMode.Idle, version_control=data.VersionMode.Pause)
     assert about.to_dict() == {"operation_mode": "idle", "state": "online", "model_info": None,
-                               "target_model": None, "version_control": "pause"}
+                               "target_model": None, "version_control": "pause", "errors": {}}
 
 
 def test_unknown_category_type_is_kept_as_string() -> None:

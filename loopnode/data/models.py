@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .enums import CategoryType, NodeState, OperationMode, VersionMode
-from .fields import Reader, as_float, as_int, as_str, enum_of, enum_value, list_of, record, type_error
+from .fields import Reader, as_float, as_int, as_str, dict_of, enum_of, enum_value, list_of, record, type_error
 
 
 def _category_type(value: Any, path: str, round_ints: bool = False) -> CategoryType | str:
@@ -167,13 +167,18 @@ class DeploymentTarget:
 
 @dataclass(slots=True, kw_only=True)
 class AboutResponse:
-    """Answer of the detector's ``about`` event and ``GET /about`` (detector §4.4)."""
+    """Answer of the detector's ``about`` event and ``GET /about`` (detector §4.4).
+
+    ``errors`` (the status error map, e.g. ``update_model``) is an addition after the spec's keys, so a
+    person or a robot sees why a deployed model is not active; clients that read the spec's keys ignore it.
+    """
 
     operation_mode: OperationMode
     state: NodeState = NodeState.Online
     model_info: ModelInformation | None = None
     target_model: str | None = None
     version_control: VersionMode
+    errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: Any, *, path: str = "", round_ints: bool = False) -> AboutResponse:
@@ -182,12 +187,14 @@ class AboutResponse:
                    state=r.required("state", enum_of(NodeState)),
                    model_info=r.optional("model_info", record(ModelInformation)),
                    target_model=r.optional("target_model", as_str),
-                   version_control=r.required("version_control", enum_of(VersionMode)))
+                   version_control=r.required("version_control", enum_of(VersionMode)),
+                   errors=r.optional("errors", dict_of(as_str)) or {})
 
     def to_dict(self) -> dict[str, Any]:
         return {"operation_mode": enum_value(self.operation_mode), "state": enum_value(self.state),
                 "model_info": None if self.model_info is None else self.model_info.to_dict(),
-                "target_model": self.target_model, "version_control": enum_value(self.version_control)}
+                "target_model": self.target_model, "version_control": enum_value(self.version_control),
+                "errors": dict(self.errors)}
 
 
 @dataclass(slots=True, kw_only=True)

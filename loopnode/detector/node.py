@@ -149,11 +149,12 @@ class DetectorNode(NodeService):
     # ---- answers -----------------------------------------------------------------------------------------
 
     def about(self) -> dict[str, Any]:
-        """AboutResponse (§4.4)."""
+        """AboutResponse (§4.4) plus `errors`, the status error map (an addition, so a person sees why)."""
         return AboutResponse(operation_mode=OperationMode(self.operation_mode),
                              model_info=self.model_manager.slot.active_info,
                              target_model=self.model_manager.target_version,
-                             version_control=VersionMode(self.model_manager.version_control)).to_dict()
+                             version_control=VersionMode(self.model_manager.version_control),
+                             errors=self.status_errors()).to_dict()
 
     def info(self) -> dict[str, Any]:
         """The Socket.IO `info` answer: the active ModelInformation, or a status when there is none."""
@@ -168,8 +169,8 @@ class DetectorNode(NodeService):
 
     # ---- NodeService hooks -------------------------------------------------------------------------------
 
-    def status_record(self) -> dict[str, Any]:
-        """The DetectorStatus as sent to the Loop (§7.10)."""
+    def status_errors(self) -> dict[str, str]:
+        """The status error map (§8.2): `update_model` and `outbox`, when set."""
         errors: dict[str, str] = {}
         update_error = self.model_manager.status_error()
         if update_error:
@@ -177,6 +178,11 @@ class DetectorNode(NodeService):
         outbox_error = self.outbox.error()
         if outbox_error:
             errors['outbox'] = outbox_error
+        return errors
+
+    def status_record(self) -> dict[str, Any]:
+        """The DetectorStatus as sent to the Loop (§7.10)."""
+        errors = self.status_errors()
         info = self.model_manager.slot.active_info
         return DetectorStatus(uuid=self.uuid, name=self.name, uptime=self.uptime(),
                               model_format=self.factory.model_format,

@@ -265,7 +265,7 @@ def test_model_version_validation(node: DetectorNode) -> None:
 
 def test_about_readyz_status_and_soft_reload(node: DetectorNode) -> None:
     about = requests.get(node.url + '/about', timeout=5).json()
-    assert list(about) == ['operation_mode', 'state', 'model_info', 'target_model', 'version_control']
+    assert list(about) == ['operation_mode', 'state', 'model_info', 'target_model', 'version_control', 'errors']
     assert about['state'] == 'online' and about['model_info']['version'] == '0.0'
     assert Path(about['model_info']['model_root_path']).is_absolute()
     assert requests.get(node.url + '/readyz', timeout=5).json() == {'status': 'ready', 'model_version': '0.0'}

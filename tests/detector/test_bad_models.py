@@ -113,6 +113,7 @@ def test_bad_model_keeps_previous_and_recovers(case: str, make_zip: Callable[[],
     assert requests.get(node.url + '/readyz', timeout=5).status_code == 200
     about = requests.get(node.url + '/about', timeout=5).json()
     assert about['model_info']['version'] == '0.0' and about['target_model'] == version
+    assert about['errors'] == {'update_model': expected}
     local = requests.get(node.url + '/status', timeout=5).json()['model']
     assert local['last_error'] == expected and local['active_version'] == '0.0'
     models = data_folder / 'models'
@@ -127,7 +128,7 @@ def test_bad_model_keeps_previous_and_recovers(case: str, make_zip: Callable[[],
     until(lambda: latest_status(devloop, node.uuid).get('current_model') == '1.2', timeout=5)
     assert latest_status(devloop, node.uuid)['errors'] == {}
     about = requests.get(node.url + '/about', timeout=5).json()
-    assert about['model_info']['version'] == '1.2' and about['target_model'] == '1.2'
+    assert about['model_info']['version'] == '1.2' and about['target_model'] == '1.2' and about['errors'] == {}
     assert requests.get(node.url + '/status', timeout=5).json()['model']['last_error'] is None
     assert (data_folder / 'current_model').resolve() == models / '1.2'
 
