@@ -11,7 +11,6 @@ import argparse
 import importlib
 import logging
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -46,17 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def example_factory() -> Any:
-    """The example's factory; in a source checkout where `examples` is not installed, found next to loopnode/."""
+    """The example colour detector's factory (`examples` is installed with loopnode)."""
     module_name, _, attr = EXAMPLE_FACTORY.partition(':')
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        checkout = Path(__file__).resolve().parent.parent
-        if not (checkout / 'examples' / 'color_detector' / '__init__.py').is_file():
-            raise
-        sys.path.append(str(checkout))  # the CLI process only; a source checkout's examples/ package
-        module = importlib.import_module(module_name)
-    return getattr(module, attr)()
+    return getattr(importlib.import_module(module_name), attr)()
 
 
 def detector_settings(data: Path, loop_url: str, host: str, port: int, log_level: str) -> Settings:

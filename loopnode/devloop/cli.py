@@ -14,6 +14,7 @@ from loopnode.settings import DevLoopSettings
 
 from .auth import AUTH_MODES, parse_users
 from .seed import SEEDS
+from .seed_examples import example_seed_hooks
 from .server import DevLoop
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
         return EXIT_CONFIG
     stop = stop or threading.Event()
     previous = _install_signal_handlers(stop)
-    loop = DevLoop(args.data, auth=args.auth, users=args.users, seed=args.seed)
+    hooks = example_seed_hooks() if args.seed == 'demo' else ()  # the demo also serves format color_blobs
+    loop = DevLoop(args.data, auth=args.auth, users=args.users, seed=args.seed, seed_hooks=hooks)
     try:
         try:
             url = loop.start(args.host, args.port)
