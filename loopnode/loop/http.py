@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
+import socket
 import threading
 import time
 import uuid
@@ -33,7 +34,8 @@ DEFAULT_TIMEOUT: Timeout = (10.0, 60.0)
 STATUS_TIMEOUT: Timeout = (5.0, 5.0)
 MODEL_TRANSFER_TIMEOUT: Timeout = (10.0, 600.0)
 MAX_429_TRIES = 20
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = 1024 * 1024  # written to disk per chunk
+READ_SIZE = 64 * 1024  # read from the socket per call, so a stop is noticed within one small read on slow links
 PROGRESS_LOG_BYTES = 10 * 1024 * 1024
 
 # a part of a multipart upload: a path, or (file name, bytes or file object, optional content type)
@@ -75,6 +77,7 @@ class LoopHttp:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._rate_log = RateLimitedLog(log)
+        self._streams: set[requests.Response] = set()
         self.health = LoopHealth()
 
     # ---- URLs ---------------------------------------------------------------------------------------
@@ -142,6 +145,19 @@ class LoopHttp:
             self._replace_jar(response.cookies)
             self._logged_in = True
             log.info('logged in to %s as %s', self.base_url, self.settings.loop_username)
+
+    def abort_transfers(self) -> None:
+        """Cut the connections of downloads in progress (at shutdown: a stalled read would block until its timeout)."""
+        with self._jar_lock:
+            streams = list(self._streams)
+        for response in streams:
+            connection = getattr(response.raw, 'connection', None) or getattr(response.raw, '_connection', None)
+            sock = getattr(connection, 'sock', None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def close(self) -> None:
         """Close every thread's session (at node shutdown)."""
@@ -248,7 +264,7 @@ class LoopHttp:
 
     def download(self, path: str, folder: Path, *, timeout: Timeout = MODEL_TRANSFER_TIMEOUT,
                  cancel: threading.Event | None = None, prefix: str = 'download') -> Path:
-        """Stream `GET path` in 1 MiB chunks into a new temp file in `folder` and return it.
+        """Stream `GET path` into a new temp file in `folder` (1 MiB writes) and return it.
 
         Raises `DownloadError` for a non-200 answer (its body is the message) or an interruption; the temp
         file is deleted on every failure.
@@ -256,6 +272,8 @@ class LoopHttp:
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f'{prefix}-{uuid.uuid4().hex}.part'
         response = self.request('GET', path, timeout=timeout, cancel=cancel, stream=True)
+        with self._jar_lock:
+            self._streams.add(response)
         try:
             if response.status_code != 200:
                 raise DownloadError(f'HTTP {response.status_code}: {response.text[:500]}')
@@ -263,8 +281,8 @@ class LoopHttp:
             done = 0
             next_report = PROGRESS_LOG_BYTES
             started = time.monotonic()
-            with open(target, 'wb') as f:
-                for chunk in response.iter_content(CHUNK_SIZE):
+            with open(target, 'wb', buffering=CHUNK_SIZE) as f:
+                for chunk in response.iter_content(READ_SIZE):
                     if self.stop.is_set() or (cancel is not None and cancel.is_set()):
                         raise DownloadError('download interrupted')
                     f.write(chunk)
@@ -279,10 +297,17 @@ class LoopHttp:
             if total and done != total:
                 raise DownloadError(f'download incomplete: {done} of {total} bytes')
             return target
+        except requests.RequestException as e:
+            target.unlink(missing_ok=True)
+            if self.stop.is_set():
+                raise DownloadError('download interrupted by shutdown') from e
+            raise
         except BaseException:
             target.unlink(missing_ok=True)
             raise
         finally:
+            with self._jar_lock:
+                self._streams.discard(response)
             response.close()
 
     def upload(self, method: str, path: str, parts: Sequence[UploadPart], *,

@@ -177,6 +177,7 @@ class NodeService:
             self._server.shutdown(grace)
         for worker in self._workers:
             worker.stop()
+        self.loop_http.abort_transfers()
         self.stop_workers()
         deadline = time.monotonic() + grace
         for worker in self._workers:

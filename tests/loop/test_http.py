@@ -13,6 +13,7 @@ from responses import matchers
 from loopnode.errors import LoopLoginError
 from loopnode.loop.http import DEFAULT_TIMEOUT, DownloadError, LoopHttp
 from loopnode.settings import Settings
+from tests.helpers import until
 
 BASE = 'http://loop.test'
 
@@ -172,3 +173,42 @@ def test_upload_repeats_the_files_field(tmp_path: Path) -> None:
     body = responses.calls[0].request.body
     assert body.count(b'name="files"') == 2
     assert b'filename="weights.bin"' in body and b'Content-Type: application/json' in body
+
+
+def test_abort_transfers_ends_a_stalled_download(tmp_path: Path) -> None:
+    """A download whose server stops sending is cut at shutdown instead of blocking until its read timeout."""
+    import socket as socketlib
+    server = socketlib.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    accepted: list[socketlib.socket] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        accepted.append(conn)
+        conn.recv(65536)
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n' + b'x' * 1000)  # then stalls
+    serving = threading.Thread(target=serve)
+    serving.start()
+    stop = threading.Event()
+    http = make_http(tmp_path, stop, LOOP_HOST=f'http://127.0.0.1:{port}')
+    errors: list[Exception] = []
+
+    def download() -> None:
+        try:
+            http.download('/m', tmp_path / 'tmp')
+        except Exception as e:  # noqa: BLE001 - collected for the assertion
+            errors.append(e)
+    downloading = threading.Thread(target=download)
+    downloading.start()
+    serving.join(5)
+    until(lambda: http._streams, 5)
+    stop.set()
+    http.abort_transfers()
+    downloading.join(5)
+    assert not downloading.is_alive() and isinstance(errors[0], DownloadError)
+    assert list((tmp_path / 'tmp').iterdir()) == []
+    for conn in accepted:
+        conn.close()
+    server.close()
