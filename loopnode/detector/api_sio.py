@@ -99,17 +99,21 @@ def register_socketio_handlers(node: 'DetectorNode') -> None:
     def disconnect(*_args: Any) -> None:
         clients.discard(request.sid)  # type: ignore[attr-defined]
 
+    def _image(payload: dict[str, Any]) -> tuple[Any, Any]:
+        """Decode the required `image` dict of a payload, or answer `could not parse image from data: …`."""
+        if 'image' not in payload:
+            raise ApiError(400, IMAGE_ERROR + "missing 'image'")
+        try:
+            return decode_image_dict(payload['image'], max_pixels)
+        except ImageError as e:
+            raise ApiError(400, IMAGE_ERROR + str(e)) from None
+
     @handler('detect')
     def detect(data: Any = None, *_extra: Any) -> dict[str, Any]:
         payload = _payload(data, 'detect')
         params = _params(payload)
         node.pipeline.check_ready()
-        if 'image' not in payload:
-            raise ApiError(400, IMAGE_ERROR + "missing 'image'")
-        try:
-            image, stored = decode_image_dict(payload['image'], max_pixels)
-        except ImageError as e:
-            raise ApiError(400, IMAGE_ERROR + str(e)) from None
+        image, stored = _image(payload)
         return node.pipeline.detect(image, stored, params)
 
     @handler('batch_detect')
@@ -133,12 +137,7 @@ def register_socketio_handlers(node: 'DetectorNode') -> None:
     @handler('upload')
     def upload(data: Any = None, *_extra: Any) -> dict[str, Any]:
         payload = _payload(data, 'upload')
-        if 'image' not in payload:
-            raise ApiError(400, IMAGE_ERROR + "missing 'image'")
-        try:
-            _, stored = decode_image_dict(payload['image'], max_pixels)
-        except ImageError as e:
-            raise ApiError(400, IMAGE_ERROR + str(e)) from None
+        _, stored = _image(payload)
         priority = parse_bool('upload_priority', payload.get('upload_priority'))
         metadata = node.pipeline.upload_metadata(payload.get('metadata'))
         node.pipeline.store(stored, metadata, priority)
