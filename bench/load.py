@@ -127,6 +127,30 @@ class SioClient:
         self.client.disconnect()
 
 
+def async_round_trips(url: str, event: str, payload: dict[str, Any], n: int, warmup: int = 10
+                      ) -> tuple[list[float], int]:
+    """Like `SioClient.round_trips`, made by bench/sio_client_async.py (AsyncClient + aiohttp, as rosys) in
+    .venv-upstream; a fresh connection per call of this function."""
+    import base64
+    import subprocess
+
+    from procs import ROOT, UPSTREAM_PYTHON
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {('bytes_b64' if k == 'bytes' else k): (base64.b64encode(v).decode() if k == 'bytes' else encode(v))
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [encode(v) for v in value]
+        return value
+
+    job = json.dumps({'url': url, 'event': event, 'payload': encode(payload), 'n': n, 'warmup': warmup})
+    result = subprocess.run([str(UPSTREAM_PYTHON), str(ROOT / 'bench' / 'sio_client_async.py')], input=job,
+                            capture_output=True, text=True, timeout=600, check=True)
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer['latencies_ms'], answer['errors']
+
+
 def check_batch(size: int) -> Callable[[Any], bool]:
     return lambda answer: isinstance(answer, dict) and len(answer.get('items', ())) == size \
         and all(check_detection(item) for item in answer['items'])

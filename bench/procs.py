@@ -124,9 +124,10 @@ def devloop(port: int, data: Path, log_path: Path) -> Proc:
     return proc
 
 
-def loopnode_detector(port: int, data: Path, loop_port: int, log_path: Path, patches: str = '') -> Proc:
+def loopnode_detector(port: int, data: Path, loop_port: int, log_path: Path, patches: str = '',
+                      extra_env: dict[str, str] | None = None) -> Proc:
     """loopnode's detector; `patches` (comma separated) runs it through bench/patched_loopnode.py."""
-    env = dict(base_env(), PYTHONPATH=f'{ROOT / "bench"}:{ROOT / "compat"}', DATA_FOLDER=str(data),
+    env = dict(base_env(), **(extra_env or {}), PYTHONPATH=f'{ROOT / "bench"}:{ROOT / "compat"}', DATA_FOLDER=str(data),
                LOOP_HOST=f'http://127.0.0.1:{loop_port}', LOOP_ORGANIZATION=ORG, LOOP_PROJECT=PROJECT,
                NODE_NAME='bench-loopnode')
     launcher = [str(ROOT / 'bench' / 'patched_loopnode.py'), '--patches', patches] if patches else ['-m', 'loopnode']

@@ -26,7 +26,7 @@ from typing import Any
 
 import procs
 import report
-from load import SioClient, check_batch, median, percentile, rest_load, start_to_ready
+from load import SioClient, async_round_trips, check_batch, median, percentile, rest_load, start_to_ready
 from photo import decoded, photo_jpeg
 
 log = logging.getLogger('bench')
@@ -75,9 +75,10 @@ class Bench:
         assert self.loop is not None
         data = procs.prepare_data(self.work / f'{impl}-{tag}', self.model_zip)
         loop_port = int(self.loop.url.rsplit(':', 1)[1])
-        if impl == 'loopnode' and self.args.patches:
+        if impl == 'loopnode' and (self.args.patches or self.args.loopnode_env):
+            extra = dict(item.split('=', 1) for item in self.args.loopnode_env.split(',') if item)
             return procs.loopnode_detector(free_port(), data, loop_port, self.work / f'{impl}-{tag}.log',
-                                           patches=self.args.patches)
+                                           patches=self.args.patches, extra_env=extra)
         return STARTERS[impl](free_port(), data, loop_port, self.work / f'{impl}-{tag}.log')
 
     def order(self, round_index: int) -> list[str]:
@@ -154,17 +155,21 @@ class Bench:
                     self.counters[impl]['reconnects'] += result.reconnects
                     log.info('%s round %d REST c=%d: %.1f req/s, %.2f ms', impl, r, clients, result.rps,
                              result.mean_ms)
-                client = SioClient(url)
+                client = SioClient(url) if a.sio_client == 'threaded' else None
                 try:
                     for name, (event, payload, check) in payloads.items():
                         n = a.batch_n if name == 'batch8' else a.sio_n
                         kwargs = {'check': check} if check else {}
-                        latencies, errors = client.round_trips(event, payload, n, **kwargs)
+                        if client is None:
+                            latencies, errors = async_round_trips(url, event, payload, n)
+                        else:
+                            latencies, errors = client.round_trips(event, payload, n, **kwargs)
                         sio.setdefault((impl, name), []).extend(latencies)
                         self.counters[impl]['errors'] += errors
                         log.info('%s round %d SIO %s: median %.2f ms', impl, r, name, median(latencies))
                 finally:
-                    client.close()
+                    if client is not None:
+                        client.close()
         for impl in self.impls:
             for clients in (1, 4):
                 runs = rest[(impl, clients)]
@@ -201,6 +206,8 @@ def results_body(bench: Bench, args: argparse.Namespace, started: dt.datetime) -
     command = ' '.join(['.venv/bin/python bench/run_bench.py'] + sys.argv[1:])
     patched = f' loopnode ran with the proposed patches `{args.patches}` (bench/patched_loopnode.py).' \
         if args.patches else ''
+    if args.loopnode_env:
+        patched += f' loopnode environment: `{args.loopnode_env}`.'
     counters = ', '.join(f'{i}: {c["errors"]} wrong answers, {c["reconnects"]} reconnects'
                          for i, c in bench.counters.items() if i in bench.impls)
     return '\n'.join([
@@ -213,7 +220,9 @@ def results_body(bench: Bench, args: argparse.Namespace, started: dt.datetime) -
         '',
         f'Parameters: {args.rounds} alternating rounds; REST {args.rest_seconds:g} s per round and client count, '
         f'keep-alive `http.client` clients; Socket.IO {args.sio_n} calls per round and payload '
-        f'({args.batch_n} for the batch of 8), python-socketio `Client` over WebSocket; idle window '
+        f'({args.batch_n} for the batch of 8), python-socketio '
+        f'{"`Client` (threaded, websocket-client)" if args.sio_client == "threaded" else "`AsyncClient` (aiohttp)"}'
+        f' over WebSocket; idle window '
         f'{args.idle:g} s after {args.settle:g} s settling (both detectors idle at once); start-to-ready: median '
         f'of {args.starts} cold starts each with model 1.1 on disk. Image: 640×480 photo-like JPEG, '
         f'{len(bench.jpeg) / 1024:.0f} KiB (bench/photo.py); raw = its decoded pixels (921,600 bytes). All requests '
@@ -232,9 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--sio-n', type=int, default=200, help='Socket.IO detect calls per round and payload')
     parser.add_argument('--batch-n', type=int, default=30, help='batch_detect calls per round')
     parser.add_argument('--starts', type=int, default=3, help='cold starts per detector')
+    parser.add_argument('--sio-client', choices=('threaded', 'async'), default='threaded',
+                        help='threaded: python-socketio Client (websocket-client, masks in Python); async: '
+                        'AsyncClient over aiohttp as rosys, run from .venv-upstream (bench/sio_client_async.py)')
     parser.add_argument('--only', choices=('both', *IMPLS), default='both')
     parser.add_argument('--patches', default='', help='run loopnode with proposed changes (bench/patched_loopnode.py), '
                         'e.g. keepalive,fastws; the table is then not written to RESULTS.md unless --write-patched')
+    parser.add_argument('--loopnode-env', default='', help='extra environment for loopnode, KEY=VALUE,... '
+                        '(e.g. MALLOC_ARENA_MAX=2,MALLOC_MMAP_THRESHOLD_=131072)')
     parser.add_argument('--write-patched', action='store_true', help='write RESULTS.md even with --patches')
     parser.add_argument('--skip-drain', action='store_true', help='do not run bench/outbox_drain.py')
     parser.add_argument('--quick', action='store_true', help='idle 10 s, 1 round, 2 s REST, 50 calls; no write')
@@ -260,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     sys.stdout.write(report.text_table(bench.results) + '\n')
-    if not args.no_write and args.only == 'both' and (not args.patches or args.write_patched):
+    variant = args.patches or args.loopnode_env or args.sio_client != 'threaded'
+    if not args.no_write and args.only == 'both' and (not variant or args.write_patched):
         report.write_section(procs.ROOT / 'bench' / 'RESULTS.md', results_body(bench, args, started))
         log.info('wrote %s', procs.ROOT / 'bench' / 'RESULTS.md')
     return 0
