@@ -113,17 +113,22 @@ def machine() -> str:
     return f'{platform.system()} {platform.release()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}){mem}'
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) our section of RESULTS.md, keeping every other section (e.g. "Outbox drain")."""
+def write_section(path: Path, body: str, variant: str = '') -> None:
+    """Replace (or add) our section of RESULTS.md, keeping every other section (e.g. "Outbox drain").
+
+    A run with proposals or another client (`variant`) gets its own section, so the plain run stays.
+    """
+    title = SECTION_TITLE + (f' — variant: {variant}' if variant else '')
     text = path.read_text() if path.exists() else '# Benchmark results\n'
     chunks = re.split(r'(?m)^(?=## )', text)
-    section = f'{SECTION_TITLE}\n\n{body.rstrip()}\n\n'
+    section = f'{title}\n\n{body.rstrip()}\n\n'
     for i, chunk in enumerate(chunks):
-        if chunk.startswith(SECTION_TITLE):
+        if chunk.split('\n', 1)[0] == title:
             chunks[i] = section
             break
     else:
-        insert_at = 1 if chunks and not chunks[0].startswith('## ') else 0
+        position = [i for i, c in enumerate(chunks) if c.startswith(SECTION_TITLE)]
+        insert_at = position[-1] + 1 if position else (1 if chunks and not chunks[0].startswith('## ') else 0)
         chunks.insert(insert_at, section)
     if chunks and not chunks[0].startswith('## ') and not chunks[0].endswith('\n\n'):
         chunks[0] = chunks[0].rstrip('\n') + '\n\n'

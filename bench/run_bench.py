@@ -211,7 +211,8 @@ def results_body(bench: Bench, args: argparse.Namespace, started: dt.datetime) -
     counters = ', '.join(f'{i}: {c["errors"]} wrong answers, {c["reconnects"]} reconnects'
                          for i, c in bench.counters.items() if i in bench.impls)
     return '\n'.join([
-        f'Run {started:%Y-%m-%d %H:%M} UTC, loopnode at git {git_revision()}. Command: `{command}` (via `make bench`).',
+        f'Run {started:%Y-%m-%d %H:%M} UTC, loopnode at git {git_revision()}. Command: `{command}`'
+        + (' (what `make bench` runs).' if len(sys.argv) == 1 else '.'),
         '',
         f'Machine: {report.machine()}.',
         '',
@@ -276,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(report.text_table(bench.results) + '\n')
     variant = args.patches or args.loopnode_env or args.sio_client != 'threaded'
     if not args.no_write and args.only == 'both' and (not variant or args.write_patched):
-        report.write_section(procs.ROOT / 'bench' / 'RESULTS.md', results_body(bench, args, started))
+        parts = [f'patches {args.patches}' if args.patches else '', f'env {args.loopnode_env}' if args.loopnode_env else '',
+                 f'{args.sio_client} Socket.IO client' if args.sio_client != 'threaded' else '']
+        report.write_section(procs.ROOT / 'bench' / 'RESULTS.md', results_body(bench, args, started),
+                             ', '.join(p for p in parts if p))
         log.info('wrote %s', procs.ROOT / 'bench' / 'RESULTS.md')
     return 0
 
