@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 from .errors import ConfigError
 from .logs import setup_logging
+from .service.memory import limit_malloc_arenas
 from .settings import Settings
 
 log = logging.getLogger('loopnode.cli')
@@ -72,6 +73,7 @@ def run_node(node_type: str, args: argparse.Namespace) -> int:
         log.error('%s', e)
         return EXIT_CONFIG
     setup_logging(settings.log_level, journal=settings.journal_stream)
+    limit_malloc_arenas()
     try:
         logic = load_object(args.logic) if args.logic else None
     except ValueError as e:

@@ -1,4 +1,4 @@
-"""A lean WebSocket transport for engine.io's threading mode on werkzeug (proposal, issue 7).
+"""A lean WebSocket transport for engine.io's threading mode on werkzeug (used by sockets.py; issue 7).
 
 engine.io's default threading transport is simple-websocket over wsproto: a reader thread per connection
 feeds 4 KiB (our setting: 256 KiB) `recv()` chunks into wsproto, which appends them to a bytearray, slices

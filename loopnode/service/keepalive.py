@@ -1,4 +1,4 @@
-"""HTTP/1.1 keep-alive and one-segment responses for werkzeug's request handler (proposal, issue 7).
+"""HTTP/1.1 keep-alive and one-segment responses for werkzeug's request handler (used by server.py).
 
 Werkzeug 3 sends `Connection: close` on every response because it cannot tell whether the application read
 the whole request body (unread bytes would be parsed as the next request line). Every REST call then pays a
@@ -14,7 +14,6 @@ ACK the body of a keep-alive response can wait ~40 ms) and buffers the head so t
 in one segment. Werkzeug's post-response "drain the socket" loop would swallow the next request of a kept
 connection, so reads past the body return b'' until the response is complete.
 
-Use: `class Handler(KeepAliveMixin, NodeRequestHandler)`.
 """
 from __future__ import annotations
 

@@ -14,11 +14,13 @@ from typing import Any
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from .keepalive import KeepAliveMixin
+
 log = logging.getLogger(__name__)
 
 
-class NodeRequestHandler(WSGIRequestHandler):
-    """Werkzeug handler that keeps underscore headers, logs requests at DEBUG and reports to its server."""
+class NodeRequestHandler(KeepAliveMixin, WSGIRequestHandler):
+    """Werkzeug handler with safe keep-alive that keeps underscore headers, logs at DEBUG and reports to its server."""
 
     server: 'TrackingServer'
 

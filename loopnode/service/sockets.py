@@ -3,27 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import simple_websocket
-from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 from flask import Flask
 from flask_socketio import SocketIO
 
+from .fastws import FastWebSocketWSGI
+
 SOCKETIO_PATH = '/ws/socket.io'
 MAX_HTTP_BUFFER_SIZE = 64 * 1024 * 1024  # a raw 1280x720x3 frame is 2.7 MB; the 1 MB default drops clients
-WEBSOCKET_RECEIVE_BYTES = 256 * 1024  # simple-websocket reads 4 KiB per recv(); a raw frame needed ~700 reads
-
-
-class LargeReadWebSocket(SimpleWebSocketWSGI):
-    """engine.io's threading WebSocket driver, reading the socket in 256 KiB chunks instead of 4 KiB."""
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        self.ws = simple_websocket.Server(environ, receive_bytes=WEBSOCKET_RECEIVE_BYTES, **self.server_args)
-        ret = self.app(self)
-        if self.ws.mode == 'gunicorn':
-            raise StopIteration()
-        if self.ws.mode == 'werkzeug':
-            raise ConnectionError()
-        return ret
 
 
 def create_socketio(app: Flask, **kwargs: Any) -> SocketIO:
@@ -41,5 +27,5 @@ def create_socketio(app: Flask, **kwargs: Any) -> SocketIO:
     socketio = SocketIO(app, **options)
     eio = socketio.server.eio
     # per-instance copy: the driver table is a module-level dict shared by every engine.io server
-    eio._async = dict(eio._async, websocket=LargeReadWebSocket)
+    eio._async = dict(eio._async, websocket=FastWebSocketWSGI)
     return socketio

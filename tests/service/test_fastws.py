@@ -1,4 +1,4 @@
-"""service/fastws.py (proposal, issue 7): RFC 6455 frames, and engine.io over it with a real Socket.IO client."""
+"""service/fastws.py: RFC 6455 frames, and engine.io over it with a real Socket.IO client."""
 from __future__ import annotations
 
 import os

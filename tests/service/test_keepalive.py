@@ -1,4 +1,4 @@
-"""service/keepalive.py (proposal, issue 7): keep-alive only when the request body was read completely."""
+"""service/keepalive.py: keep-alive only when the request body was read completely."""
 from __future__ import annotations
 
 import http.client
@@ -9,12 +9,7 @@ from typing import Iterator
 import pytest
 from flask import Flask, Response, request
 
-from loopnode.service.keepalive import KeepAliveMixin
 from loopnode.service.server import NodeRequestHandler, TrackingServer
-
-
-class KeepAliveHandler(KeepAliveMixin, NodeRequestHandler):
-    """What server.py would use."""
 
 
 def make_app() -> Flask:
@@ -37,7 +32,7 @@ def make_app() -> Flask:
 
 @pytest.fixture
 def url_port() -> Iterator[int]:
-    server = TrackingServer('127.0.0.1', 0, make_app(), KeepAliveHandler)
+    server = TrackingServer('127.0.0.1', 0, make_app(), NodeRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name='test-keepalive-http')
     thread.start()
     try:

@@ -169,3 +169,11 @@ def test_sd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:
             proc.wait()
     assert messages[0] == 'READY=1'
     assert messages.index('STOPPING=1') > messages.index('WATCHDOG=1')
+
+
+def test_malloc_arenas_can_be_limited() -> None:
+    """glibc's arena cap (what MALLOC_ARENA_MAX=2 does) is applied in-process on glibc systems."""
+    import platform
+
+    from loopnode.service.memory import limit_malloc_arenas
+    assert limit_malloc_arenas(2) is (platform.libc_ver()[0] == 'glibc')
