@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/loopnode demo
 
 clean:
-	rm -rf $(VENV) .venv-compat .venv-upstream *.egg-info
+	rm -rf $(VENV) .venv-compat .venv-upstream .bench-deps *.egg-info
 
 include compat/Makefile.inc
 include bench/Makefile.inc
