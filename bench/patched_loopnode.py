@@ -1,10 +1,8 @@
 """Run `loopnode` with proposed hot-path changes wired in, to measure them before their owners adopt them.
 
-    python bench/patched_loopnode.py --patches keepalive,fastws detector --logic loopnode_logic:FixedLogicFactory
+    python bench/patched_loopnode.py --patches fastjpeg detector --logic loopnode_logic:FixedLogicFactory
 
-Patches (each a module of ours that the owner of the wiring would import instead of monkeypatching):
-  keepalive  loopnode/service/keepalive.py: HTTP/1.1 keep-alive + TCP_NODELAY for the node's HTTP server
-  fastws     loopnode/service/fastws.py: a WebSocket server transport for engine.io with large zero-copy reads
+Patches (keepalive and fastws, measured here first, are now part of loopnode/service):
   compactjson  compact JSON separators for the detector's REST answers (as upstream/FastAPI sends them)
   fastjpeg   decode JPEGs with simplejpeg (libjpeg-turbo straight into numpy) when they need no EXIF rotation;
              needs simplejpeg importable (not a loopnode dependency: `make bench-extras` puts it in .bench-deps)
@@ -13,23 +11,6 @@ from __future__ import annotations
 
 import sys
 from typing import Callable
-
-
-def keepalive() -> None:
-    from loopnode.service import keepalive as ka
-    from loopnode.service import server
-
-    class KeepAliveNodeRequestHandler(ka.KeepAliveMixin, server.NodeRequestHandler):
-        """NodeRequestHandler with keep-alive (what server.py would define)."""
-
-    server.NodeRequestHandler = KeepAliveNodeRequestHandler  # type: ignore[misc]
-
-
-def fastws() -> None:
-    from loopnode.service import fastws as fw
-    from loopnode.service import sockets
-
-    sockets.LargeReadWebSocket = fw.FastWebSocketWSGI  # type: ignore[misc]
 
 
 def compactjson() -> None:
@@ -58,8 +39,7 @@ def fastjpeg() -> None:
     api_rest.decode_encoded = fast  # type: ignore[assignment]  # imported by name (REST)
 
 
-PATCHES: dict[str, Callable[[], None]] = {'keepalive': keepalive, 'fastws': fastws, 'compactjson': compactjson,
-                                          'fastjpeg': fastjpeg}
+PATCHES: dict[str, Callable[[], None]] = {'compactjson': compactjson, 'fastjpeg': fastjpeg}
 
 
 def main(argv: list[str]) -> int:

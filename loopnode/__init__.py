@@ -1,0 +1,30 @@
+"""loopnode: synchronous, threaded Learning Loop nodes and devloop, a local Loop emulator.
+
+Public API: the detector's `DetectorNode`, `DetectorLogic`, `DetectorFactory`, `MockDetectorFactory`,
+`NodeNeedsRestartError`, `Settings` and every wire record of `loopnode.data` (e.g. `ImageMetadata`,
+`BoxDetection`, `ModelInformation`). Names are imported on first use, so `loopnode` itself starts fast
+(`python -m loopnode` does not pay for Flask before it needs it).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import data as _data
+
+_LAZY = {
+    'DetectorNode': 'loopnode.detector', 'DetectorLogic': 'loopnode.detector',
+    'BatchDetectorLogic': 'loopnode.detector', 'DetectorFactory': 'loopnode.detector',
+    'MockDetectorFactory': 'loopnode.detector', 'NodeNeedsRestartError': 'loopnode.errors',
+    'Settings': 'loopnode.settings',
+}
+
+__all__ = sorted([*_LAZY, *_data.__all__])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _data.__all__:
+        return getattr(_data, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -47,3 +47,12 @@ def test_load_object_calls_classes_and_functions_but_not_instances() -> None:
         load_object('justamodule')
     with pytest.raises(ValueError, match='has no attribute'):
         load_object('json:nothing_here')
+
+
+def test_public_api_names() -> None:
+    """`from loopnode import ...` gives the detector API, the errors and the wire records."""
+    import loopnode
+    from loopnode import DetectorNode, ImageMetadata, MockDetectorFactory, NodeNeedsRestartError  # noqa: F401
+    assert set(loopnode.__all__) >= {'DetectorNode', 'DetectorLogic', 'ImageMetadata', 'BoxDetection', 'Settings'}
+    with pytest.raises(AttributeError):
+        loopnode.NoSuchThing  # noqa: B018

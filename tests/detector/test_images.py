@@ -102,3 +102,29 @@ def test_image_dict_checks_name_the_detail(image: object, detail: str) -> None:
     with pytest.raises(ImageError) as caught:
         decode_image_dict(image, LIMIT)
     assert detail in str(caught.value)
+
+
+def test_plain_jpeg_fast_path_matches_pillow() -> None:
+    """A JPEG without EXIF rotation goes through simplejpeg and gives Pillow's pixels (issue 7's decoder choice)."""
+    from loopnode.detector import images
+    rng = np.random.default_rng(3)
+    ramp = np.linspace(0, 200, 640)[None, :, None] + np.linspace(0, 50, 480)[:, None, None]
+    pixels = np.clip(ramp + rng.normal(0, 20, (480, 640, 3)), 0, 255).astype(np.uint8)
+    data = encoded(Image.fromarray(pixels), 'JPEG', quality=90)
+    fast = images._decode_plain_jpeg(data, 50_000_000)
+    assert fast is not None and fast.shape == (480, 640, 3) and fast.dtype == np.uint8
+    with Image.open(io.BytesIO(data)) as image:
+        reference = np.asarray(image.convert('RGB'))
+    assert int(np.abs(fast.astype(int) - reference.astype(int)).max()) <= 2
+    assert images.decode_encoded(data, 50_000_000).shape == (480, 640, 3)
+
+
+def test_fast_path_hands_broken_and_rotated_jpegs_to_pillow() -> None:
+    """Truncated or EXIF-rotated JPEGs take Pillow's path (its error text, its rotation)."""
+    from loopnode.detector import images
+    whole = encoded(Image.new('RGB', (64, 48), (0, 128, 255)), 'JPEG')
+    assert images._decode_plain_jpeg(whole[: len(whole) // 2], 50_000_000) is None
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = encoded(Image.new('RGB', (40, 20), (255, 0, 0)), 'JPEG', exif=exif.tobytes())
+    assert images._decode_plain_jpeg(rotated, 50_000_000) is None
