@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-slow test-compat demo bench bench-profile bench-extras clean
+.PHONY: test test-slow test-compat demo bench bench-profile clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/loopnode demo
 
 clean:
-	rm -rf $(VENV) .venv-compat .venv-upstream .bench-deps *.egg-info
+	rm -rf $(VENV) .venv-compat .venv-upstream *.egg-info
 
 include compat/Makefile.inc
 include bench/Makefile.inc

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--seconds', type=float, default=8.0, help='load (and sampling) per scenario')
     parser.add_argument('--rate', type=int, default=250, help='py-spy samples per second')
     parser.add_argument('--top', type=int, default=25)
-    parser.add_argument('--patches', default='', help='profile loopnode with proposed patches, e.g. fastjpeg')
+    parser.add_argument('--patches', default='', help='profile loopnode with proposed patches, e.g. compactjson')
     parser.add_argument('--out', type=Path, default=None, help='folder for the collapsed stacks')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')

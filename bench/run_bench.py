@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                         'AsyncClient over aiohttp as rosys, run from .venv-upstream (bench/sio_client_async.py)')
     parser.add_argument('--only', choices=('both', *IMPLS), default='both')
     parser.add_argument('--patches', default='', help='run loopnode with proposed changes (bench/patched_loopnode.py), '
-                        'e.g. fastjpeg,compactjson; the table is then not written to RESULTS.md unless --write-patched')
+                        'e.g. compactjson; the table is then not written to RESULTS.md unless --write-patched')
     parser.add_argument('--loopnode-env', default='', help='extra environment for loopnode, KEY=VALUE,... '
                         '(e.g. MALLOC_ARENA_MAX=2,MALLOC_MMAP_THRESHOLD_=131072)')
     parser.add_argument('--write-patched', action='store_true', help='write RESULTS.md even with --patches')
