@@ -97,7 +97,12 @@ class Outbox:
     # ---- saving ------------------------------------------------------------------------------------------
 
     def save(self, image: ImageInput, metadata: Any, priority: bool = False, *, wait: bool = False) -> None:
-        """Queue one image with its ImageMetadata (object or dict); see DETECTOR_INTERFACES.md for `wait`."""
+        """Queue one image (array, JPEG or other encoded bytes) with its ImageMetadata (object or dict).
+
+        `wait=False` (autoupload) never blocks: a full save queue drops and counts the item. `wait=True`
+        (explicit upload) returns once the item is durably on disk, or raises OutboxRefused (disk guard),
+        UnencodableImage or OutboxBusy.
+        """
         if isinstance(image, np.ndarray):
             try:
                 check_encodable(image)
