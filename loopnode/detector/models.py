@@ -16,9 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import requests
-
-from ..data import DataError, DeploymentTarget, ModelInformation, ModelListEntry, ModelVersionResponse, VersionMode
+from ..data import DataError, ModelInformation, ModelVersionResponse, VersionMode
 from ..errors import NodeNeedsRestartError
 from ..logs import RateLimitedLog
 from ..loop.http import LoopHttp
@@ -26,6 +24,7 @@ from ..loop.transfer import (CURRENT_MODEL, MODEL_JSON, ArtifactError, TransferE
                              fetch_model, local_versions, point_current_model, remove_leftovers)
 from ..service.workers import Worker
 from ..settings import Settings
+from .loop_queries import VersionRequestError, fetch_deployment_target, find_loop_model
 from .slot import ACTIVE, UPDATING, ModelSlot, updating_text
 from .versions import (BACKOFF_BASE, FOLLOW_LOOP, PAUSE, FailureKind, Target, VersionControl, is_valid_version,
                        parse_version_request, versions_to_prune)
@@ -33,10 +32,6 @@ from .versions import (BACKOFF_BASE, FOLLOW_LOOP, PAUSE, FailureKind, Target, Ve
 log = logging.getLogger(__name__)
 
 _LOAD_CURRENT = 'load_current'
-
-
-class VersionRequestError(Exception):
-    """str(e) is the 400 message of `PUT /model_version`."""
 
 
 class _ModelWorker(Worker):
@@ -274,7 +269,7 @@ class ModelManager:
 
     def poll_target(self) -> None:
         """§7.3 steps 3-5; called by the repeat cycle only in operation mode idle."""
-        loop_target = self._fetch_loop_target()
+        loop_target = fetch_deployment_target(self.http, self._rate_log)
         with self._lock:
             if loop_target is not False:
                 self._control.on_loop_target(loop_target)  # type: ignore[arg-type]
@@ -282,31 +277,6 @@ class ModelManager:
         if settled:
             self._on_change()
         self._offer_job()
-
-    def _fetch_loop_target(self) -> Target | None | bool:
-        """The Loop's target, None for 'no target', False when the poll failed (keep the old one)."""
-        path = self.http.project_path('/deployment/target')
-        try:
-            response = self.http.get(path)
-        except requests.RequestException as e:
-            self._rate_log.warning('poll', 'deployment target poll failed: %s: %s', type(e).__name__, e)
-            return False
-        if response.status_code != 200:
-            self._rate_log.warning('poll', 'deployment target poll: HTTP %d: %s', response.status_code,
-                                   response.text[:200])
-            return False
-        try:
-            target = DeploymentTarget.from_dict(response.json())
-        except (ValueError, DataError) as e:
-            self._rate_log.warning('poll', 'deployment target poll: invalid answer: %s', e)
-            return False
-        self._rate_log.reset('poll')
-        if target.version is None or target.model_uuid is None:
-            return None
-        if not is_valid_version(target.version):
-            self._rate_log.warning('poll-version', 'ignoring deployment target with version %r', target.version)
-            return False
-        return Target(target.model_uuid, target.version)
 
     # ---- PUT /model_version ---------------------------------------------------------------------------
 
@@ -329,7 +299,7 @@ class ModelManager:
         with self._lock:
             current = self._control.target
         target = current if current is not None and current.version == version else None
-        target = target or self._local_target(version) or self._loop_model(version)
+        target = target or self._local_target(version) or find_loop_model(self.http, version)
         with self._lock:
             self._control.choose(target)
             self._control.settle(self.slot.active_version)
@@ -345,26 +315,6 @@ class ModelManager:
             log.warning('local model %s is unusable (%s); asking the Loop', version, e)
             return None
         return Target(info.id, version, info.host)
-
-    def _loop_model(self, version: str) -> Target:
-        failed = 'Failed to load models from learning loop: '
-        try:
-            response = self.http.get(self.http.project_path('/models'))
-        except requests.RequestException as e:
-            raise VersionRequestError(f'{failed}{type(e).__name__}: {e}') from None
-        if response.status_code != 200:
-            raise VersionRequestError(f'{failed}HTTP {response.status_code}: {response.text[:200]}')
-        try:
-            models = response.json()['models']
-            entries = [ModelListEntry.from_dict(m, path=f'models[{i}]') for i, m in enumerate(models)]
-        except (ValueError, KeyError, TypeError, DataError) as e:
-            raise VersionRequestError(f'{failed}invalid answer: {e}') from None
-        matches = [m for m in entries if m.version == version]
-        if not matches:
-            raise VersionRequestError(f'No Model with version {version}')
-        if len(matches) > 1:
-            raise VersionRequestError(f'Multiple models with version {version}')
-        return Target(matches[0].id, version, matches[0].host)
 
     # ---- reporting ------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from loopnode.settings import Settings
 
 
 class SlowNode(NodeService):
-    """Serves GET /slow, which takes 1.5 s, and runs one periodic worker."""
+    """Serves GET /slow, which marks its start in the data folder and takes 1.5 s; runs one periodic worker."""
 
     node_type = 'converter'
 
@@ -23,6 +23,7 @@ class SlowNode(NodeService):
 
         @self.app.get('/slow')
         def slow() -> object:
+            (settings.data_folder / 'slow-started').touch()  # lets the test signal while this runs
             threading.Event().wait(1.5)
             return jsonify({'done': True})
 

@@ -131,7 +131,7 @@ def test_sigterm_during_a_slow_request_drains_and_exits_0(tmp_path: Path) -> Non
             result['body'] = requests.get(f'http://127.0.0.1:{port}/slow', timeout=10).json()
         caller = threading.Thread(target=slow)
         caller.start()
-        time.sleep(0.3)  # let the request reach the server before the signal (it takes 1.5 s)
+        until(lambda: (tmp_path / 'data' / 'slow-started').exists(), 10)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
