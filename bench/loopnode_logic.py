@@ -8,8 +8,8 @@ from __future__ import annotations
 import fixed_detections as fixed
 import numpy as np
 
-from loopnode.data import (BoxDetection, ClassificationDetection, ImageMetadata, ImagesMetadata, ModelInformation,
-                           Point, PointDetection, SegmentationDetection, Shape)
+from loopnode import data as data_classes
+from loopnode.data import ImageMetadata, ImagesMetadata, ModelInformation
 
 
 class FixedLogic:
@@ -19,22 +19,7 @@ class FixedLogic:
         self.model_info = model_info
 
     def evaluate(self, image: np.ndarray) -> ImageMetadata:
-        name = self.model_info.version
-        return ImageMetadata(
-            box_detections=[BoxDetection(category_name=b['category_name'], x=b['x'], y=b['y'], width=b['width'],
-                                         height=b['height'], model_name=name, confidence=fixed.CONFIDENCE,
-                                         category_id=b['category_id']) for b in fixed.BOXES],
-            point_detections=[PointDetection(category_name=p['category_name'], x=p['x'], y=p['y'], model_name=name,
-                                             confidence=fixed.CONFIDENCE, category_id=p['category_id'])
-                              for p in fixed.POINTS],
-            segmentation_detections=[SegmentationDetection(
-                category_name=s['category_name'], shape=Shape(points=[Point(x=x, y=y) for x, y in s['points']]),
-                model_name=name, confidence=fixed.CONFIDENCE, category_id=s['category_id'])
-                for s in fixed.SEGMENTATIONS],
-            classification_detections=[ClassificationDetection(category_name=c['category_name'], model_name=name,
-                                                               confidence=fixed.CONFIDENCE,
-                                                               category_id=c['category_id'])
-                                       for c in fixed.CLASSIFICATIONS])
+        return fixed.metadata(data_classes, self.model_info.version)
 
     def batch_evaluate(self, images: list[np.ndarray]) -> ImagesMetadata:
         return ImagesMetadata(items=[self.evaluate(image) for image in images])

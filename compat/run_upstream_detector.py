@@ -23,9 +23,8 @@ import fixed_detections as fixed  # noqa: E402  (plain data shared with loopnode
 import numpy as np  # noqa: E402
 import uvicorn  # noqa: E402
 from learning_loop_node import DetectorNode  # noqa: E402
-from learning_loop_node.data_classes import (BoxDetection, ClassificationDetection, ImageMetadata,  # noqa: E402
-                                             ImagesMetadata, ModelInformation, Point, PointDetection,
-                                             SegmentationDetection, Shape)
+from learning_loop_node import data_classes  # noqa: E402
+from learning_loop_node.data_classes import ImageMetadata, ImagesMetadata, ModelInformation  # noqa: E402
 
 log = logging.getLogger('compat.upstream')
 
@@ -37,22 +36,7 @@ class FixedLogic:
         self.model_info = model_info
 
     def evaluate(self, image: np.ndarray) -> ImageMetadata:
-        name = self.model_info.version
-        return ImageMetadata(
-            box_detections=[BoxDetection(category_name=b['category_name'], x=b['x'], y=b['y'], width=b['width'],
-                                         height=b['height'], model_name=name, confidence=fixed.CONFIDENCE,
-                                         category_id=b['category_id']) for b in fixed.BOXES],
-            point_detections=[PointDetection(category_name=p['category_name'], x=p['x'], y=p['y'], model_name=name,
-                                             confidence=fixed.CONFIDENCE, category_id=p['category_id'])
-                              for p in fixed.POINTS],
-            segmentation_detections=[SegmentationDetection(
-                category_name=s['category_name'], shape=Shape(points=[Point(x=x, y=y) for x, y in s['points']]),
-                model_name=name, confidence=fixed.CONFIDENCE, category_id=s['category_id'])
-                for s in fixed.SEGMENTATIONS],
-            classification_detections=[ClassificationDetection(category_name=c['category_name'], model_name=name,
-                                                               confidence=fixed.CONFIDENCE,
-                                                               category_id=c['category_id'])
-                                       for c in fixed.CLASSIFICATIONS])
+        return fixed.metadata(data_classes, self.model_info.version)
 
     def batch_evaluate(self, images: List[np.ndarray]) -> ImagesMetadata:
         return ImagesMetadata(items=[self.evaluate(image) for image in images])

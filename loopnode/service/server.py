@@ -38,6 +38,8 @@ class NodeRequestHandler(KeepAliveMixin, WSGIRequestHandler):
     def finish(self) -> None:
         try:
             super().finish()
+        except OSError:  # the client or our shutdown closed the connection: nothing left to flush
+            pass
         finally:
             self.server.connection_closed(self)
 
@@ -46,6 +48,10 @@ class NodeRequestHandler(KeepAliveMixin, WSGIRequestHandler):
         try:
             super().run_wsgi()
         finally:
+            try:
+                self.wfile.flush()  # the answer is buffered: it must be on the wire before shutdown may close
+            except OSError:
+                pass
             self.server.request_finished()
 
     def connection_dropped(self, error: BaseException, environ: dict[str, Any] | None = None) -> None:
