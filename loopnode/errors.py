@@ -1,6 +1,8 @@
 """Exceptions shared by every node type."""
 from __future__ import annotations
 
+import requests
+
 
 class NodeNeedsRestartError(Exception):
     """Raised by a logic when only a process restart can help (e.g. the GPU is gone): the node exits with 75."""
@@ -16,8 +18,8 @@ class ConfigError(Exception):
         super().__init__(f'invalid setting {name}={value!r}: expected {expected}')
 
 
-class LoopLoginError(Exception):
-    """`POST /api/login` did not answer 200."""
+class LoopLoginError(requests.RequestException):
+    """`POST /api/login` did not answer 200: a failed request like any other for the code that called it."""
 
 
 class LoopRequestError(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 from typing import Any, Mapping
 
 import numpy as np
@@ -49,7 +50,7 @@ def open_encoded(data: bytes | memoryview, max_pixels: int) -> Image.Image:
         raise ImageError('not an image format Pillow can read') from None
     except Image.DecompressionBombError as e:
         raise ImageError(str(e)) from None
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error) as e:  # what Pillow raises on broken files
         raise ImageError(f'{type(e).__name__}: {e}') from None
     return image
 
@@ -67,7 +68,7 @@ def decode_encoded(data: bytes | memoryview, max_pixels: int) -> np.ndarray:
         if image.mode != 'RGB':
             image = image.convert('RGB')
         return np.asarray(image)
-    except (OSError, ValueError, SyntaxError) as e:
+    except (OSError, ValueError, SyntaxError, IndexError, struct.error) as e:
         raise ImageError(f'{type(e).__name__}: {e}') from None
 
 

@@ -21,7 +21,7 @@ def fetch_deployment_target(http: LoopHttp, rate_log: RateLimitedLog) -> Target 
     """The Loop's target, None for 'no target', False when the poll failed (keep the old one)."""
     path = http.project_path('/deployment/target')
     try:
-        response = http.get(path)
+        response = http.get(path, retry_429=False)  # the next cycle polls again; never stall the cycle
     except requests.RequestException as e:
         rate_log.warning('poll', 'deployment target poll failed: %s: %s', type(e).__name__, e)
         return False
@@ -46,7 +46,7 @@ def find_loop_model(http: LoopHttp, version: str) -> Target:
     """The one model of the Loop with `version` (`GET P/models`); VersionRequestError with the §7.2 text."""
     failed = 'Failed to load models from learning loop: '
     try:
-        response = http.get(http.project_path('/models'))
+        response = http.get(http.project_path('/models'), retry_429=False)  # a client waits for this answer
     except requests.RequestException as e:
         raise VersionRequestError(f'{failed}{type(e).__name__}: {e}') from None
     if response.status_code != 200:

@@ -93,6 +93,10 @@ class ModelManager:
                         self._load_current(startup=False)
                     elif isinstance(job, Target):
                         self._update(job, stop)
+                except NodeNeedsRestartError:
+                    raise
+                except Exception:  # noqa: BLE001 - one bad job must not end the model thread (healthz, watchdog)
+                    log.exception('model job %s failed unexpectedly', job)
                 finally:
                     with self._lock:
                         self._busy = False
@@ -244,7 +248,10 @@ class ModelManager:
         except ArtifactError as e:
             self._fail(version or folder.name, FailureKind.ARTIFACT, str(e))
             return
-        os.utime(folder)
+        try:
+            os.utime(folder)
+        except OSError:  # e.g. a folder another user owns: pruning order only, never worth a dead worker
+            log.warning('could not touch %s', folder)
         with self._lock:
             self._control.record_success(version)
         self._on_change()

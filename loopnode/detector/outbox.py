@@ -152,6 +152,7 @@ class Outbox:
                 if self.store.delete(ref):
                     dropped += 1
                 self.index.discard(ref)
+                self.uploader.mark_own(ref.id, False)
             total = self.counters.add('dropped_cap', dropped)
             self._set_errors(cap=cap_error_text(self.max_size, total))
             self._rate_log.warning('cap', 'outbox: normal queue over MAX_OUTBOX_SIZE=%d; dropped the %d oldest '

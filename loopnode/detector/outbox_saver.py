@@ -15,11 +15,12 @@ from typing import Callable, Union
 import numpy as np
 from PIL import Image
 
+from .images import is_jpeg
+
 log = logging.getLogger(__name__)
 
 SAVE_QUEUE_SIZE = 64
 JPEG_QUALITY = 90
-JPEG_MAGIC = b'\xff\xd8'
 
 ImageInput = Union[np.ndarray, bytes, bytearray, memoryview]
 
@@ -60,7 +61,7 @@ def encode_jpeg(image: ImageInput) -> bytes:
         picture = Image.fromarray(np.ascontiguousarray(array))
     else:
         data = bytes(image)
-        if data.startswith(JPEG_MAGIC):
+        if is_jpeg(data):
             return data
         with Image.open(io.BytesIO(data)) as opened:
             picture = opened.convert('RGB')

@@ -102,11 +102,15 @@ class OutboxStore:
         return ref
 
     def read(self, ref: ItemRef) -> tuple[bytes, bytes] | None:
-        """(jpeg, json) bytes of a complete item; None if a file is missing."""
+        """(jpeg, json) bytes of a complete item; None if a file is missing or unreadable.
+
+        An unreadable item (a folder where a file should be, no permission, a bad sector) then takes the
+        incomplete-item path to rejected/ instead of blocking the head of the queue.
+        """
         files = self.files(ref)
         try:
             return files.jpg.read_bytes(), files.json.read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:
             return None
 
     def exists(self, ref: ItemRef) -> bool:

@@ -16,7 +16,6 @@ from typing import Callable, Sequence
 import requests
 
 from ..backoff import Backoff, parse_retry_after
-from ..errors import LoopLoginError
 from ..logs import RateLimitedLog
 from ..loop.http import LoopHttp
 from .outbox_policy import (BATCH_SIZE, RETRY_AFTER_CAP, Answer, Verdict, batch_timeout, classify,
@@ -102,6 +101,8 @@ class Uploader:
         while not stop.is_set():
             self.interrupt.clear()
             self.wake.clear()
+            if stop.is_set():  # stop() may have set both events just before they were cleared
+                break
             if not self._is_enabled():
                 self.interrupt.wait(1.0)
                 continue
@@ -225,7 +226,7 @@ class Uploader:
         try:
             response = self.http.upload('POST', self.http.project_path('/images'), parts,
                                         timeout=batch_timeout(len(items)), retry_429=False)
-        except (requests.RequestException, LoopLoginError) as e:
+        except requests.RequestException as e:  # LoopLoginError included
             return self._failed(f'{type(e).__name__}: {e}')
         with response:
             status = response.status_code

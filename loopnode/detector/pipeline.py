@@ -99,7 +99,7 @@ class DetectionPipeline:
                 params: DetectParams) -> dict[str, Any]:
         try:
             metadata, rounded = normalised_copy(result, params.tags, params.created, params.source)
-        except (ResultError, TypeError, ValueError, AttributeError) as e:
+        except (ResultError, TypeError, ValueError, AttributeError, OverflowError) as e:
             log.error('unusable result from evaluate: %s', e)
             raise ApiError(500, str(e)) from None
         if rounded:

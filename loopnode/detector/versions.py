@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Iterable
 
+from ..backoff import exponential_delay
+
 VERSION_PATTERN = re.compile(r'^[0-9]+(\.[0-9]+)*$')
 MAX_ARTIFACT_FAILURES = 3
 BACKOFF_BASE = 5.0
@@ -28,15 +30,6 @@ class FailureKind(str, Enum):
 
     TRANSPORT = 'transport'
     ARTIFACT = 'artifact'
-
-
-class UpdateFailure(Exception):
-    """One failed update step; `kind` decides whether it counts toward skipping; str(e) is the cause."""
-
-    def __init__(self, kind: FailureKind, cause: str) -> None:
-        super().__init__(cause)
-        self.kind = kind
-        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -65,9 +58,7 @@ def sort_versions(names: Iterable[str]) -> list[str]:
 
 def retry_delay(failures: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
     """Wait before attempt k+1 after k failures of one target: min(base * 2^(k-1), cap); 0 without failures."""
-    if failures < 1:
-        return 0.0
-    return min(cap, base * 2 ** min(failures - 1, 62))
+    return exponential_delay(failures, base, cap)
 
 
 def versions_to_prune(activated: dict[str, float], keep: int, protected: Iterable[str | None]) -> list[str]:

@@ -115,11 +115,6 @@ class LoopHttp:
         jar.update(self._jar)
         return jar
 
-    def cookies(self) -> dict[str, str]:
-        """The current login cookies (empty without credentials)."""
-        with self._jar_lock:
-            return {c.name: c.value or '' for c in self._jar}
-
     def _replace_jar(self, jar: RequestsCookieJar) -> None:
         with self._jar_lock:
             self._jar = jar

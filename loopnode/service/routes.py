@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.exceptions import HTTPException
 
 if TYPE_CHECKING:
     from .node import NodeService
@@ -47,6 +48,14 @@ def register_common_routes(node: 'NodeService') -> None:
         if not token_ok(node.settings.node_api_token, given):
             return error_response(401, 'unauthorized')
         return None
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception) -> Any:
+        """Every error answers JSON: werkzeug's HTTP errors keep their code, anything else is a 500."""
+        if isinstance(e, HTTPException):
+            return error_response(e.code or 500, e.description or e.name)
+        logging.getLogger(__name__).exception('unexpected error in %s %s', request.method, request.path)
+        return error_response(500, f'{type(e).__name__}: {e}')
 
     @app.errorhandler(413)
     def too_large(_e: Exception) -> Any:

@@ -177,3 +177,14 @@ def test_malloc_arenas_can_be_limited() -> None:
 
     from loopnode.service.memory import limit_malloc_arenas
     assert limit_malloc_arenas(2) is (platform.libc_ver()[0] == 'glibc')
+
+
+def test_unexpected_errors_answer_json(node: NodeService) -> None:
+    """A route that raises answers 500 JSON with the message; werkzeug's own HTTP errors keep their code."""
+    @node.app.get('/boom')
+    def boom() -> object:
+        raise RuntimeError('kaputt')
+    r = requests.get(f'{node.url}/boom', timeout=5)
+    assert r.status_code == 500 and r.json()['error'] == 'RuntimeError: kaputt'
+    r = requests.post(f'{node.url}/healthz', timeout=5)
+    assert r.status_code == 405 and 'not allowed' in r.json()['error']
