@@ -84,7 +84,7 @@ def loop_host() -> str:
 
 def create_app(ctx: DevLoopContext, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> Flask:
     """The Flask app with the `/api` routes; `server.build_app` adds Socket.IO and `/admin`."""
-    from . import api_images, api_models  # noqa: PLC0415 - they import helpers from this module
+    from . import api_converter, api_images, api_models  # noqa: PLC0415 - they import helpers from this module
 
     app = Flask('loopnode.devloop')
     app.config['MAX_CONTENT_LENGTH'] = max_upload_bytes
@@ -96,6 +96,7 @@ def create_app(ctx: DevLoopContext, *, max_upload_bytes: int = DEFAULT_MAX_UPLOA
     _register_session_routes(api, ctx)
     api_images.register(api, ctx)
     api_models.register(api, ctx)
+    api_converter.register(api, ctx)
     app.register_blueprint(api)
     return app
 
