@@ -204,3 +204,16 @@ def test_shutdown_during_download_and_upload(devloop: DevLoop, start_converter: 
     node.stop()
     assert time.monotonic() - started < node.settings.shutdown_grace
     assert not [t for t in threading.enumerate() if t.name == 'convert']
+
+
+def test_logic_needing_a_restart_ends_the_node_with_75(devloop: DevLoop, start_converter: StartConverter) -> None:
+    """A logic raising NodeNeedsRestartError (e.g. the GPU is gone): the node asks for exit code 75."""
+    from loopnode.errors import NodeNeedsRestartError
+
+    class GpuGone(RecordingLogic):
+        def _convert(self, model_information):  # type: ignore[no-untyped-def]
+            raise NodeNeedsRestartError('the GPU is gone')
+
+    node = start_converter(GpuGone(), wait_first_pass=False, **SCOPE)
+    until(node.shutdown_requested.is_set, timeout=20, message='exit requested')
+    assert node.exit_code == 75
