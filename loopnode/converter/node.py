@@ -1,8 +1,9 @@
 """ConverterNode: the converter's process (annotator-converter.md part B) and the CLI runner.
 
-Threads: `http` (local REST: /status, /healthz, backdoors), `convert` (one conversion pass at a time) and the
-Loop socket (handles only `restart` → exit 75; the converter emits nothing). At shutdown the logic's cancel
-token is set and its executors are killed (SIGTERM to each process group, then SIGKILL).
+Threads: `http` (local REST: /status, /healthz, backdoors), `convert` (one conversion pass at a time),
+`loop-socket` (handles only `restart` → exit 75; the converter emits nothing) and an empty `repeat` cycle.
+At shutdown the logic's cancel token is set and its executors are killed (SIGTERM to each process group,
+then SIGKILL) before the Loop socket is shut down.
 """
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..data import Context, ModelInformation
-from ..service.node import EXIT_FATAL, EXIT_RESTART, NodeService
+from ..service.node import EXIT_FATAL
+from ..service.socket_node import SocketNodeService
 from ..settings import Settings
 from .api_backdoor import register_backdoor_routes
 from .logic import ConverterLogic
@@ -30,13 +32,14 @@ def _iso_in(seconds: float) -> str:
     return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat(timespec='seconds')
 
 
-class ConverterNode(NodeService):
+class ConverterNode(SocketNodeService):
     """Adds `logic.target_format` to every model that has `logic.source_format` only; `start()`/`stop()` or `run()`.
 
     `clock` (monotonic seconds) drives the per-model retry schedule; tests pass a fake one.
     """
 
     node_type = 'converter'
+    socket_node_type = 'converter'
 
     def __init__(self, logic: ConverterLogic, *, name: str | None = None, uuid: str | None = None,
                  settings: Settings | None = None, clock: Clock | None = None) -> None:
@@ -51,15 +54,8 @@ class ConverterNode(NodeService):
         if self.settings.use_backdoor_controls:
             register_backdoor_routes(self)
 
-    # ---- the Loop socket: only `restart` ----------------------------------------------------------------
-
-    def socket_handlers(self) -> dict[str, Callable[..., Any]]:
-        """Loop → node events (loop-protocol.md §6.5): the converter handles `restart` only."""
-        return {'restart': self.on_restart}
-
-    def on_restart(self, *_args: Any) -> None:
-        log.info('the Loop asked for a restart')
-        self.request_exit(EXIT_RESTART)
+    # The Loop socket (SocketNodeService) handles only `restart` (exit 75); the converter emits nothing and its
+    # repeat cycle is empty (loop-protocol.md §10.2): the passes have their own period.
 
     # ---- ConverterHost: what the logic's provided convert/upload_model use -------------------------------
 
@@ -100,6 +96,7 @@ class ConverterNode(NodeService):
         """Cancel the running conversion and kill the logic's executors (process groups) within the grace."""
         self.logic.cancel_token.set()
         self.logic.stop_executors(self.settings.shutdown_grace)
+        super().stop_workers()  # then the Loop socket (§10.3)
 
 
 def run_from_cli(settings: Settings, logic: Any, name: str | None) -> int:

@@ -164,7 +164,7 @@ def test_c6_scoped_to_one_project(devloop: DevLoop, start_converter: StartConver
     step(node)
     paths = [r['path'] for r in requests_log(devloop)[already:] if r['path'].startswith('/api/')]
     assert paths and '/api/projects' not in paths
-    assert all(p.startswith(DEMO) for p in paths), sorted(set(paths))
+    assert all(p.startswith(DEMO) or p == '/api/status' for p in paths), sorted(set(paths))  # status: §B3
     assert len(models(devloop, 'mocked_converted')) == 3
     assert models(devloop, 'mocked_converted', project='other') == []
 

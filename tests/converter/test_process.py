@@ -175,3 +175,24 @@ def test_installed_converter_speaks_sd_notify(devloop: DevLoop, notify_socket: t
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.timeout(90)
+def test_c9_restart_from_the_loop_exits_75(devloop: DevLoop, tmp_path: Path, converters: list[Converter]) -> None:
+    """C9/§B6: the converter connects Socket.IO with nodeType converter and the scope headers, sends no status,
+    and `restart` ends the process with exit code 75."""
+    converter = Converter(tmp_path, devloop.url, 'loopnode.converter:MockConverterLogic',
+                          LOOP_ORGANIZATION=DEMO_ORG, LOOP_PROJECT=DEMO_PROJECT)
+    converters.append(converter)
+    [node] = until(lambda: requests.get(devloop.url + '/admin/nodes', timeout=5).json()['nodes'], timeout=30,
+                   message='converter connected')
+    assert (node['node_type'], node['organization'], node['project']) == ('converter', DEMO_ORG, DEMO_PROJECT)
+    until(lambda: requests.get(converter.url + '/status', timeout=2).json()['loop']['connected'], timeout=10,
+          message='connected in /status')
+    response = requests.post(f'{devloop.url}/admin/nodes/{node["sid"]}/emit', json={'event': 'restart', 'args': []},
+                             timeout=10)
+    assert response.status_code in (200, 502), response.text  # the ack may race the disconnect
+    assert converter.process.wait(timeout=30) == 75, converter.log()
+    assert 'asked for a restart' in converter.log() and 'Traceback' not in converter.log()
+    statuses = requests.get(devloop.url + '/admin/statuses', timeout=5).json()
+    assert not any(statuses.get(kind) for kind in ('trainers', 'annotators', 'detectors')), statuses
