@@ -8,10 +8,13 @@ then SIGKILL) before the Loop socket is shut down.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from prometheus_client import Counter
 
 from ..data import Context, ModelInformation
 from ..service.node import EXIT_FATAL
@@ -47,8 +50,11 @@ class ConverterNode(SocketNodeService):
         self.logic = logic
         self.retry = RetrySchedule(clock or time.monotonic)
         self.runner = ConversionRunner(self.settings, self.loop_http, logic, self.retry)
-        self.passes: PassLoop[PassReport] = PassLoop(self.runner.run_pass,
-                                                     lambda: self.settings.converter_poll_interval)
+        self.passes: PassLoop[PassReport] = PassLoop(self._run_pass, lambda: self.settings.converter_poll_interval)
+        self._passes_total = Counter('loopnode_converter_passes_total', 'Conversion passes run',
+                                     registry=self.registry)
+        self._models_total = Counter('loopnode_converter_models_total', 'Models converted or failed, by result',
+                                     ['result'], registry=self.registry)
         self.add_worker(self.passes)
         logic.init(self)
         if self.settings.use_backdoor_controls:
@@ -56,6 +62,13 @@ class ConverterNode(SocketNodeService):
 
     # The Loop socket (SocketNodeService) handles only `restart` (exit 75); the converter emits nothing and its
     # repeat cycle is empty (loop-protocol.md §10.2): the passes have their own period.
+
+    def _run_pass(self, stop: threading.Event) -> PassReport:
+        report = self.runner.run_pass(stop)
+        self._passes_total.inc()
+        self._models_total.labels('converted').inc(report.converted)
+        self._models_total.labels('failed').inc(report.failed)
+        return report
 
     # ---- ConverterHost: what the logic's provided convert/upload_model use -------------------------------
 

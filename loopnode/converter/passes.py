@@ -168,7 +168,8 @@ def copy_from_model_json(info: ModelInformation, downloaded: Any) -> list[str]:
         return ['model.json is not a JSON object; nothing copied'] if downloaded is not None else []
     notes: list[str] = []
     checks: dict[str, Callable[[Any], bool]] = {
-        'resolution': lambda v: isinstance(v, int) and not isinstance(v, bool) or (isinstance(v, float) and v.is_integer()),
+        'resolution': lambda v: (isinstance(v, int) and not isinstance(v, bool))
+        or (isinstance(v, float) and v.is_integer()),
         'model_size': lambda v: isinstance(v, str),
         'conf_threshold': lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     }

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from ..data import Context, ModelInformation
+from ..data import Category, Context, ModelInformation
 from ..errors import LoopLoginError, NodeNeedsRestartError
 from ..fsutil import atomic_write_json
 from ..loop.http import DownloadError, LoopHttp
@@ -128,6 +128,11 @@ class ConversionRunner:
             return []
         for problem in problems:
             self._pass_error(report, f'GET /api/projects: {problem}')
+        listed = {(r.organization, r.project) for r in refs}
+        gone = {f.model_id for f in self.retry.failures() if (f.organization, f.project) not in listed}
+        if gone:
+            log.info('forgetting the failures of %s (their project is no longer listed)', ', '.join(sorted(gone)))
+            self.retry.forget(gone)
         return refs
 
     def _scan_project(self, ref: ProjectRef, report: PassReport, stop: threading.Event) -> bool:
@@ -180,7 +185,8 @@ class ConversionRunner:
             log.info('forgetting the failures of %s (converted elsewhere or gone)', ', '.join(sorted(settled)))
             self.retry.forget(settled)
 
-    def _convert_model(self, ref: ProjectRef, model: ModelEntry, categories: list[Any], report: PassReport) -> bool:
+    def _convert_model(self, ref: ProjectRef, model: ModelEntry, categories: list[Category],
+                       report: PassReport) -> bool:
         """Convert and upload one model; False when the node is stopping (nothing recorded)."""
         info = model_information(ref, model, categories, self.settings.loop_base_url)
         label = f'model {model.id} ({ref.label} v{model.version})'

@@ -217,3 +217,21 @@ def test_logic_needing_a_restart_ends_the_node_with_75(devloop: DevLoop, start_c
     node = start_converter(GpuGone(), wait_first_pass=False, **SCOPE)
     until(node.shutdown_requested.is_set, timeout=20, message='exit requested')
     assert node.exit_code == 75
+
+
+def test_failures_of_a_project_no_longer_listed_are_forgotten(devloop: DevLoop, start_converter: StartConverter,
+                                                              clock: FakeClock) -> None:
+    """Unscoped: a project deleted between passes drops out of the listing; its failing models leave
+    /status; the pass reports nothing for it. /metrics counts passes and models by result."""
+    add_fault(devloop, match={'method': 'PUT', 'path': f'{DEMO}/models/{MODEL_10}/mocked_converted/file'},
+              status=500, times=1)
+    node = start_converter(RecordingLogic())
+    assert set(converter_status(node)['failing']) == {MODEL_10}
+    metrics = requests.get(node.url + '/metrics', timeout=5).text
+    assert 'loopnode_converter_models_total{result="failed"} 1.0' in metrics
+    assert 'loopnode_converter_models_total{result="converted"} 2.0' in metrics
+    assert requests.delete(devloop.url + DEMO, timeout=5).status_code == 200
+    report = step(node)
+    assert report['projects'] == 0 and report['errors'] == []
+    assert converter_status(node)['failing'] == {}
+    assert 'loopnode_converter_passes_total 2.0' in requests.get(node.url + '/metrics', timeout=5).text
