@@ -233,6 +233,4 @@ class NodeService:
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         log.info('received %s', signal.Signals(signum).name)
-        # not `set()` here: the handler runs in the main thread, which may hold the event's lock inside
-        # `shutdown_requested.wait()` (the watchdog loop), and the lock is not reentrant: a deadlock
-        threading.Thread(target=self.shutdown_requested.set, name='signal').start()
+        self.shutdown_requested.set()
