@@ -12,7 +12,7 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request
 
-from .app import read_parts
+from .api_request import read_parts
 from .context import DevLoopContext
 from .modelzip import check_format_name
 from .seed import model_zip_maker
