@@ -112,18 +112,26 @@ class ConverterNode(SocketNodeService):
         super().stop_workers()  # then the Loop socket (§10.3)
 
 
+def resolve_logic(obj: Any) -> ConverterLogic | None:
+    """The ConverterLogic named by `--logic`: an instance, or what a no-argument callable returns; else None."""
+    if not isinstance(obj, ConverterLogic) and callable(obj) and not isinstance(obj, type):
+        obj = obj()  # a callable the CLI did not call itself (e.g. functools.partial)
+    return obj if isinstance(obj, ConverterLogic) else None
+
+
 def run_from_cli(settings: Settings, logic: Any, name: str | None) -> int:
     """`loopnode converter --logic pkg.module:name`: run until SIGTERM/SIGINT or `restart`; returns the exit code."""
     if logic is None:
         log.error('loopnode converter needs --logic pkg.module:name naming a ConverterLogic '
                   '(e.g. loopnode.converter:MockConverterLogic)')
         return EXIT_USAGE
-    if not isinstance(logic, ConverterLogic):
+    resolved = resolve_logic(logic)
+    if resolved is None:
         log.error('%r is not a ConverterLogic (subclass loopnode.ConverterLogic and implement _convert and '
                   'get_converted_files)', logic)
         return EXIT_USAGE
     try:
-        node = ConverterNode(logic, name=name, settings=settings)
+        node = ConverterNode(resolved, name=name, settings=settings)
     except Exception:
         log.exception('the converter could not be created')
         return EXIT_FATAL

@@ -107,3 +107,24 @@ class HangingLogic(MockConverterLogic):
 
 def format_a_to_b() -> RecordingLogic:
     return RecordingLogic('format_a', 'format_b')
+
+
+class ShellLogic(MockConverterLogic):
+    """The docs' pattern: an executor runs an external program in `model_folder` (`sh -c SCRIPT`)."""
+
+    def __init__(self, script: str) -> None:
+        super().__init__(duration=0)
+        self.script = script
+
+    def _convert(self, model_information: ModelInformation) -> None:
+        os.makedirs(os.path.join(self.model_folder or '', 'converted'), exist_ok=True)
+        build = self.new_executor('build')
+        build.start(['sh', '-c', self.script])
+        while build.is_running():
+            if self.cancel_token.wait(0.05):
+                return
+        if build.wait() != 0:
+            raise RuntimeError('build failed: ' + ' | '.join(build.get_log_by_lines(tail=2)))
+
+    def get_converted_files(self, model_id: str) -> list[str]:
+        return [os.path.join(self.model_folder or '', 'converted', 'engine.bin')]

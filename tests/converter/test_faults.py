@@ -4,9 +4,11 @@ next model, the failing model is retried on the backoff schedule (fake clock).""
 from __future__ import annotations
 
 import base64
+import io
 import logging
 import threading
 import time
+import zipfile
 
 import pytest
 import requests
@@ -14,7 +16,7 @@ import requests
 from loopnode.devloop import DEMO_MODELS, DEMO_ORG, DEMO_PROJECT, DevLoop
 from tests.converter.conftest import (DEMO, FakeClock, StartConverter, add_fault, conversions, models,
                                       requests_log, step, zip_of)
-from tests.converter.logics import GateLogic, NoFilesLogic, OwnModelJsonLogic, RecordingLogic
+from tests.converter.logics import GateLogic, NoFilesLogic, OwnModelJsonLogic, RecordingLogic, ShellLogic
 from tests.helpers import until
 
 MODEL_10, MODEL_11, MODEL_12 = DEMO_MODELS['1.0'], DEMO_MODELS['1.1'], DEMO_MODELS['1.2']
@@ -235,3 +237,20 @@ def test_failures_of_a_project_no_longer_listed_are_forgotten(devloop: DevLoop, 
     assert report['projects'] == 0 and report['errors'] == []
     assert converter_status(node)['failing'] == {}
     assert 'loopnode_converter_passes_total 2.0' in requests.get(node.url + '/metrics', timeout=5).text
+
+
+def test_executor_converts_with_an_external_program(devloop: DevLoop, start_converter: StartConverter) -> None:
+    """An external program run by `new_executor` builds the target file from the unzipped source."""
+    start_converter(ShellLogic('cat file_1.txt file_2.txt > converted/engine.bin'), **SCOPE)
+    record = next(r for r in conversions(devloop) if r['model_id'] == MODEL_10)
+    assert record['files'] == ['engine.bin', 'model.json']
+    served = requests.get(f'{devloop.url}{DEMO}/models/{MODEL_10}/mocked_converted/file', timeout=10).content
+    assert zipfile.ZipFile(io.BytesIO(served)).read('engine.bin') == b'content of file onecontent of file two'
+
+
+def test_failing_external_program_fails_the_model(devloop: DevLoop, start_converter: StartConverter) -> None:
+    """A program exiting non-zero fails the model with the tail of its log (kept in `<name>.log`)."""
+    node = start_converter(ShellLogic('echo "no GPU found" >&2; exit 3'), **SCOPE)
+    failing = converter_status(node)['failing']
+    assert failing[MODEL_10]['last_error'] == 'RuntimeError: build failed: no GPU found'
+    assert (node.settings.data_folder / DEMO_ORG / DEMO_PROJECT / MODEL_10 / 'build.log').is_file()

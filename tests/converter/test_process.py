@@ -3,6 +3,7 @@
 fake NOTIFY_SOCKET (READY=1, WATCHDOG=1, STOPPING=1)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ from typing import Iterator
 import pytest
 import requests
 
+from loopnode.converter import MockConverterLogic
+from loopnode.converter.node import resolve_logic
 from loopnode.devloop import DEMO_ORG, DEMO_PROJECT, DevLoop
 from tests.converter.conftest import zip_of
 from tests.helpers import free_port, until
@@ -196,3 +199,12 @@ def test_c9_restart_from_the_loop_exits_75(devloop: DevLoop, tmp_path: Path, con
     assert 'asked for a restart' in converter.log() and 'Traceback' not in converter.log()
     statuses = requests.get(devloop.url + '/admin/statuses', timeout=5).json()
     assert not any(statuses.get(kind) for kind in ('trainers', 'annotators', 'detectors')), statuses
+
+
+def test_cli_accepts_a_no_argument_callable() -> None:
+    """`--logic` may name a logic instance or a no-argument callable returning one (e.g. functools.partial)."""
+    logic = MockConverterLogic()
+    assert resolve_logic(logic) is logic
+    made = resolve_logic(functools.partial(MockConverterLogic, 'format_a', 'format_b'))
+    assert made is not None and (made.source_format, made.target_format) == ('format_a', 'format_b')
+    assert resolve_logic(functools.partial(dict)) is None and resolve_logic(MockConverterLogic) is None
