@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 import requests
@@ -254,3 +255,21 @@ def test_failing_external_program_fails_the_model(devloop: DevLoop, start_conver
     failing = converter_status(node)['failing']
     assert failing[MODEL_10]['last_error'] == 'RuntimeError: build failed: no GPU found'
     assert (node.settings.data_folder / DEMO_ORG / DEMO_PROJECT / MODEL_10 / 'build.log').is_file()
+
+
+def test_login_required_loop(tmp_path: Path, start_converter: StartConverter) -> None:
+    """devloop in `login` mode: with credentials the converter logs in and converts; without them every
+    listing answers 401, which is a pass-level error (the node keeps running)."""
+    loop = DevLoop(tmp_path / 'login-loop', auth='login')
+    loop.start()
+    try:
+        anonymous = start_converter(RecordingLogic(), loop_url=loop.url)
+        assert converter_status(anonymous)['last_pass']['errors'] == ['GET /api/projects answered HTTP 401']
+        node = start_converter(RecordingLogic(), loop_url=loop.url, LOOP_USERNAME='u', LOOP_PASSWORD='p')
+        # a pass may still see a 401: the socket thread's login clears the shared cookie jar while a REST call
+        # is under way (LoopHttp.login; reported), so allow a few passes
+        until(lambda: step(node) and converter_status(node)['converted'] == 3, timeout=30, message='converted')
+        anonymous.stop()
+        node.stop()
+    finally:
+        loop.stop()
