@@ -79,7 +79,7 @@ def projects_from_listing(body: Any, organization: str | None, project: str | No
             continue
         if project and name != project:
             continue
-        ref = ProjectRef.of(org, name)
+        ref = ProjectRef.of(str(org), str(name))
         resource = entry.get('resource')
         if isinstance(resource, str) and resource != ref.resource:
             problems.append(f'projects[{index}]: resource {resource!r} does not match its ids; using {ref.resource}')
@@ -120,7 +120,7 @@ def models_from_listing(body: Any) -> tuple[list[ModelEntry], list[str]]:
             problems.append(f'model {model_id}: formats is not a list of strings: {formats!r}')
             continue
         version = entry.get('version')
-        entries.append(ModelEntry(model_id, version if isinstance(version, str) else None, tuple(formats)))
+        entries.append(ModelEntry(str(model_id), version if isinstance(version, str) else None, tuple(formats)))
     return entries, problems
 
 

@@ -113,8 +113,7 @@ def test_c9_sigterm_during_convert_kills_the_executor(devloop: DevLoop, tmp_path
     converter.process.send_signal(signal.SIGTERM)
     assert converter.process.wait(timeout=30) == 0, converter.log()
     assert time.monotonic() - started < 3 + 2
-    for pid in (child, grandchild):
-        until(lambda pid=pid: not process_alive(pid), timeout=5, message=f'pid {pid} gone')
+    until(lambda: not process_alive(child) and not process_alive(grandchild), timeout=5, message='both gone')
     assert requests.get(devloop.url + '/admin/received/conversions', timeout=5).json() == {'conversions': []}
 
 

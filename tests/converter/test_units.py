@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +76,7 @@ def test_c6_scope_rules() -> None:
 
 def test_listings_reject_bad_shapes_and_unsafe_ids() -> None:
     """Malformed answers raise ListingError; unsafe ids (folder names) are problems, not projects/models."""
+    bad: Any
     for bad in (None, [], {'projects': {}}):
         with pytest.raises(ListingError):
             projects_from_listing(bad, None, None)
@@ -131,7 +133,7 @@ def test_extract_keeps_subfolders_and_uses_a_single_top_folder_as_root(tmp_path:
     extract_source(write_zip(tmp_path / 'b.zip', {'weights.bin': b'w'}), folder)
     assert read_model_json(folder) == (None, None)
     (folder / 'model.json').write_text('{broken')
-    assert read_model_json(folder)[1].startswith('model.json is not JSON')
+    assert (read_model_json(folder)[1] or '').startswith('model.json is not JSON')
 
 
 def test_extract_refuses_unsafe_or_empty_zips(tmp_path: Path) -> None:
