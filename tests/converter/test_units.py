@@ -158,3 +158,18 @@ def test_extract_refuses_unsafe_or_empty_zips(tmp_path: Path) -> None:
     (tmp_path / 'cut.zip').write_bytes(truncated[:200] + truncated[-100:])
     with pytest.raises(SourceError):
         extract_source(tmp_path / 'cut.zip', folder)
+
+
+def test_public_api() -> None:
+    """`ConverterLogic`/`ConverterNode` from `loopnode`, `MockConverterLogic` from `loopnode.converter` (§B4)."""
+    import loopnode
+    from loopnode.converter import ConverterLogic, ConverterNode, MockConverterLogic
+    assert loopnode.ConverterLogic is ConverterLogic and loopnode.ConverterNode is ConverterNode
+    assert {'ConverterLogic', 'ConverterNode'} <= set(loopnode.__all__)
+    mock = MockConverterLogic()
+    assert (mock.source_format, mock.target_format) == ('mocked', 'mocked_converted')
+    assert isinstance(mock, ConverterLogic) and not mock.cancel_token.is_set() and mock.model_folder is None
+    with pytest.raises(ValueError):
+        MockConverterLogic('same', 'same')
+    with pytest.raises(NotImplementedError):
+        ConverterLogic('a', 'b').get_converted_files('m')
