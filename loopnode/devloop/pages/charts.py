@@ -8,8 +8,8 @@ from loopnode.service.pagekit import Palette
 
 BAR_COLORS = {'tp': '#12B76A', 'fp': '#F04438', 'fn': '#F79009'}
 CHART_HEIGHT = 80
-BAR_WIDTH = 10
-GROUP_GAP = 16
+BAR_WIDTH = 12
+GROUP_GAP = 30
 LABEL_HEIGHT = 14
 
 
