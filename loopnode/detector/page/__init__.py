@@ -33,20 +33,38 @@ AUTOUPLOAD_CHOICES = ('disabled', 'filtered', 'all')
 
 
 class PageNode(Protocol):
-    """What the page needs from a DetectorNode."""
-    app: Flask
-    settings: Any
-    pipeline: Any
-    model_manager: Any
-    outbox: Any
-    loop_http: Any
-    status_sender: Any
-    operation_mode: str
+    """What the page needs from a DetectorNode (the REST API's surface plus the parts `GET /status` reads)."""
+
+    @property
+    def app(self) -> Flask: ...
+
+    @property
+    def settings(self) -> Any: ...
+
+    @property
+    def pipeline(self) -> Any: ...
+
+    @property
+    def model_manager(self) -> Any: ...
+
+    @property
+    def loop_http(self) -> Any: ...
+
+    @property
+    def status_sender(self) -> Any: ...
+
+    @property
+    def operation_mode(self) -> str: ...
 
     def status_record(self) -> dict[str, Any]: ...
+
     def status_extra(self) -> dict[str, Any]: ...
+
     def set_version_control(self, text: str) -> str | None: ...
+
     def set_operation_mode(self, text: str) -> None: ...
+
+    def set_outbox_mode(self, text: str) -> None: ...
 
 
 def display_jpeg(pixels: np.ndarray) -> str:
@@ -136,7 +154,7 @@ def register_detector_page(node: PageNode) -> None:
     def outbox_mode() -> Response:
         mode = request.form.get('mode', '')
         try:
-            node.outbox.set_mode(mode)
+            node.set_outbox_mode(mode)
         except ValueError as e:
             return back(f'outbox mode not changed: {e}', True)
         return back(f'outbox mode: {mode}')

@@ -12,7 +12,7 @@ from flask import Blueprint, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from ..admin import TRAINER_COMMANDS, send_trainer_command, set_deployment_target
-from ..app import ApiError
+from ..api_request import ApiError
 from ..context import DevLoopContext
 from ..sockets import SocketHub
 
