@@ -62,8 +62,8 @@ def test_demo_images_show_their_boxes_and_points_at_the_right_coordinates(loop: 
         assert svg.get_dom_attribute('viewBox') == f'0 0 {row["width"]} {row["height"]}'
         scale = svg.rect['width'] / row['width']
         boxes = svg.find_elements(By.CSS_SELECTOR, 'rect.box.annotation')
-        drawn = sorted((float(r.get_dom_attribute('x')), float(r.get_dom_attribute('y')), float(r.get_dom_attribute('width')),
-                        float(r.get_dom_attribute('height')), r.get_dom_attribute('stroke')) for r in boxes)
+        drawn = sorted((*(float(r.get_dom_attribute(k)) for k in ('x', 'y', 'width', 'height')),
+                        r.get_dom_attribute('stroke')) for r in boxes)
         wanted = sorted((float(b['x']), float(b['y']), float(b['width']), float(b['height']), colors[b['category_id']])
                         for b in row['annotations']['box_annotations'])
         assert drawn == wanted
@@ -71,8 +71,8 @@ def test_demo_images_show_their_boxes_and_points_at_the_right_coordinates(loop: 
             x, y = float(r.get_dom_attribute('x')), float(r.get_dom_attribute('y'))
             assert near(r.rect['x'] - svg.rect['x'], x * scale) and near(r.rect['y'] - svg.rect['y'], y * scale)
         points = svg.find_elements(By.CSS_SELECTOR, 'circle.point.annotation')
-        drawn_points = sorted((float(c.get_dom_attribute('cx')), float(c.get_dom_attribute('cy')), c.get_dom_attribute('fill'))
-                              for c in points)
+        drawn_points = sorted((float(c.get_dom_attribute('cx')), float(c.get_dom_attribute('cy')),
+                               c.get_dom_attribute('fill')) for c in points)
         assert drawn_points == sorted((float(p['x']), float(p['y']), colors[p['category_id']])
                                       for p in row['annotations']['point_annotations'])
         for c in points:
@@ -120,7 +120,8 @@ TRAINER_STATUS = {'id': 'page-trainer-1', 'name': 'page <i>trainer</i>', 'state'
 
 def test_trainer_status_sync_chart_and_begin_form(loop: DevLoop, browser: Any) -> None:
     """Issue 15: a connected trainer shows state, progress and errors; its confusion-matrix sync is a chart on
-    the project page; the Begin training form emits begin_training through the admin code and shows the ack."""
+    the project page; the Begin training and Stop forms emit their events through the admin code and show
+    the ack."""
     received: list[Any] = []
     client = socketio.Client(reconnection=False, request_timeout=5, handle_sigint=False)
 
@@ -128,6 +129,7 @@ def test_trainer_status_sync_chart_and_begin_form(loop: DevLoop, browser: Any) -
         received.append((org, project, details))
         return OK
     client.on('begin_training', on_begin)
+    client.on('stop_training', lambda: received.append('stop') or OK)
     client.connect(loop.url, socketio_path='/ws/socket.io', wait_timeout=5,
                    headers={'organization': DEMO_ORG, 'project': DEMO_PROJECT, 'nodeType': 'trainer'})
     try:
@@ -147,6 +149,9 @@ def test_trainer_status_sync_chart_and_begin_form(loop: DevLoop, browser: Any) -
         assert 'begin_training sent' in flash and "'success': True" in flash
         assert len(received) == 1 and received[0][:2] == (DEMO_ORG, DEMO_PROJECT)
         assert received[0][2]['training_number'] == 2  # the demo has training 1
+        browser.find_element(By.CSS_SELECTOR, '.node.trainer form.stop_training button').click()
+        assert 'stop_training sent' in until(lambda: browser.find_element(By.ID, 'flash').text, timeout=15)
+        assert received[1:] == ['stop']
         browser.get(f'{loop.url}/ui/{DEMO_ORG}/{DEMO_PROJECT}/')
         bars = browser.find_elements(By.CSS_SELECTOR, '#syncs svg.chart rect.bar')
         assert sorted(int(b.get_dom_attribute('data-value')) for b in bars) == sorted([8, 2, 1, 3, 0, 4])
