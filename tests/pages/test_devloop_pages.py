@@ -193,9 +193,18 @@ def test_grid_is_paginated_and_thumbnails_are_made_once(loop: DevLoop) -> None:
     assert requests.get(f'{loop.url}/ui/nobody/nothing/', timeout=10).status_code == 404
 
 
-def test_target_form_refuses_an_unknown_version(loop: DevLoop, browser: Any) -> None:
-    """Issue 15: the target form calls the admin code; an unknown version leaves the target as it was."""
+def test_target_form_refuses_unknown_versions_and_other_sites(loop: DevLoop) -> None:
+    """Issue 15: the target form calls the admin code; an unknown version leaves the target as it was, and a
+    form posted from another site's page (Origin, Sec-Fetch-Site) is refused, so the form is no CSRF door."""
     response = requests.post(f'{loop.url}/ui/{DEMO_ORG}/{DEMO_PROJECT}/target', data={'version': '9.9'}, timeout=10)
     assert response.status_code == 200 and 'target not changed: unknown model 9.9' in response.text
     assert loop.store.target(DEMO_ORG, DEMO_PROJECT)['version'] == '1.1'
     assert requests.get(f'{loop.url}/ui/{DEMO_ORG}/{DEMO_PROJECT}/target', timeout=10).status_code == 405
+    for headers in ({'Origin': 'http://evil.example'}, {'Origin': 'null'}, {'Sec-Fetch-Site': 'cross-site'}):
+        refused = requests.post(f'{loop.url}/ui/{DEMO_ORG}/{DEMO_PROJECT}/target', data={'version': '1.2'},
+                                headers=headers, timeout=10)
+        assert refused.status_code == 403, headers
+    assert loop.store.target(DEMO_ORG, DEMO_PROJECT)['version'] == '1.1'
+    same = requests.post(f'{loop.url}/ui/{DEMO_ORG}/{DEMO_PROJECT}/target', data={'version': '1.2'},
+                         headers={'Origin': loop.url, 'Sec-Fetch-Site': 'same-origin'}, timeout=10)
+    assert same.status_code == 200 and loop.store.target(DEMO_ORG, DEMO_PROJECT)['version'] == '1.2'

@@ -171,6 +171,9 @@ def test_detector_page_escapes_and_changes_state_only_by_post(
     for path in ('/page/detect', '/page/version_control', '/page/outbox_mode', '/page/operation_mode'):
         assert requests.get(node.url + path, timeout=5).status_code == 405
     assert node.outbox.mode == 'continuous_upload'
+    refused = requests.post(node.url + '/page/outbox_mode', data={'mode': 'stopped'},
+                            headers={'Origin': 'http://127.0.0.1:1'}, timeout=5)
+    assert refused.status_code == 403 and node.outbox.mode == 'continuous_upload'
     Select(browser.find_element(By.CSS_SELECTOR, '#outbox-form select')).select_by_visible_text('stopped')
     browser.find_element(By.CSS_SELECTOR, '#outbox-form button').click()
     assert until(lambda: browser.find_element(By.ID, 'flash').text, timeout=10) == 'outbox mode: stopped'

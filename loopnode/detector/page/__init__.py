@@ -18,7 +18,8 @@ from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from PIL import Image
 from werkzeug.wrappers import Response
 
-from loopnode.service.pagekit import Palette, add_server_timing, labels_of, point_radius, register_pagekit, shapes_of
+from loopnode.service.pagekit import (Palette, add_server_timing, labels_of, point_radius, refuse_cross_site_posts,
+                                      register_pagekit, shapes_of)
 
 from ..images import ImageError, decode_encoded
 from ..pipeline import ApiError
@@ -107,6 +108,7 @@ def register_detector_page(node: PageNode) -> None:
     register_pagekit(node.app)
     bp = Blueprint('detector_page', __name__, template_folder='templates')
     add_server_timing(bp)
+    refuse_cross_site_posts(bp)
     max_pixels = node.settings.max_image_pixels
 
     def page(status: int = 200, **extra: Any) -> tuple[str, int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, render_template
 from werkzeug.exceptions import HTTPException
 
-from loopnode.service.pagekit import add_server_timing, register_pagekit
+from loopnode.service.pagekit import add_server_timing, refuse_cross_site_posts, register_pagekit
 
 from ..context import DevLoopContext
 from ..sockets import SocketHub
@@ -18,6 +18,7 @@ def create_blueprint(ctx: DevLoopContext, hub: SocketHub) -> Blueprint:
     """The `pages` blueprint; errors inside it answer an HTML page instead of devloop's JSON."""
     bp = Blueprint('pages', __name__, template_folder='templates')
     add_server_timing(bp)
+    refuse_cross_site_posts(bp)
     register_views(bp, ctx, hub)
     register_forms(bp, ctx, hub)
 

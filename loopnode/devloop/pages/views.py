@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -65,7 +65,6 @@ class ProjectSummary:
     models: int
     target: str | None
     trainings: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def shown_categories(store: Store, org: str, project: str) -> list[dict[str, Any]]:
@@ -164,7 +163,6 @@ def flash_args() -> dict[str, Any]:
 def register_views(bp: Blueprint, ctx: DevLoopContext, hub: SocketHub) -> None:
     store = ctx.store
     thumbs = ThumbnailCache(store.image_path, store.root / 'thumbs')
-    bp.thumbnails = thumbs  # type: ignore[attr-defined] - for tests of the cache
 
     def require_project(org: str, project: str) -> None:
         if not store.has_project(org, project):

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, g
+from flask import Blueprint, Flask, Response, g, request
 
 from .overlay import Drawn, Label, Palette, labels_of, point_radius, shapes_of
 
@@ -35,5 +36,21 @@ def add_server_timing(bp: Blueprint) -> None:
         return response
 
 
-__all__ = ['Drawn', 'Label', 'Palette', 'add_server_timing', 'labels_of', 'point_radius', 'register_pagekit',
-           'shapes_of']
+def refuse_cross_site_posts(bp: Blueprint) -> None:
+    """A POST to `bp` from another site's page gets 403 (the pages' forms must not be a CSRF door).
+
+    Browsers send `Origin` (and `Sec-Fetch-Site`) with form posts; clients without them (curl) are let through.
+    """
+    @bp.before_request
+    def same_site_only() -> tuple[str, int] | None:
+        if request.method != 'POST':
+            return None
+        origin = request.headers.get('Origin')
+        fetch_site = request.headers.get('Sec-Fetch-Site')
+        if fetch_site in ('cross-site', 'same-site') or (origin is not None and urlsplit(origin).netloc != request.host):
+            return 'refused: a form of another site posted to this page', 403
+        return None
+
+
+__all__ = ['Drawn', 'Label', 'Palette', 'add_server_timing', 'labels_of', 'point_radius', 'refuse_cross_site_posts',
+           'register_pagekit', 'shapes_of']
