@@ -1,11 +1,17 @@
 """Pure parts of the pages (issue 15): overlay shapes, colours, pagination, the confusion chart, node cards."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from PIL import Image
 
 from loopnode.devloop.pages.charts import confusion_chart
 from loopnode.devloop.pages.nodes import age_seconds, latest_by_key, node_views
 from loopnode.devloop.pages.paging import page_of, parse_page_number
+from loopnode.devloop.pages.thumbs import ThumbnailCache
 from loopnode.service.pagekit import Palette, labels_of, point_radius, shapes_of
 from loopnode.service.pagekit.overlay import fallback_color, polygon_points, safe_color
 
@@ -100,3 +106,25 @@ def test_node_cards_from_hub_nodes_and_received_statuses() -> None:
     assert detector.connected is None and ('model', '1.1') in detector.facts
     assert ('images received', '7') in detector.facts and detector.errors == {'outbox': 'full'}
     assert age_seconds('not a date', now) is None and age_seconds(None, now) is None
+
+
+def test_thumbnail_is_made_once_and_again_for_a_replaced_image(tmp_path: Path) -> None:
+    """Issue 15: thumbnails are generated once and cached; a replaced source file gets a fresh one."""
+    source = tmp_path / 'images' / 'a.jpg'
+    source.parent.mkdir()
+    Image.new('RGB', (640, 480), (10, 200, 10)).save(source, 'JPEG')
+    cache = ThumbnailCache(lambda image_id: tmp_path / 'images' / f'{image_id}.jpg', tmp_path / 'thumbs')
+    first = cache.path('a')
+    stamp = first.stat().st_mtime_ns
+    assert cache.path('a') == first and first.stat().st_mtime_ns == stamp
+    with Image.open(first) as thumb:
+        assert thumb.size == (320, 240)
+    Image.new('RGB', (100, 50), (200, 10, 10)).save(source, 'JPEG')
+    os.utime(source, ns=(stamp + 10**9, stamp + 10**9))
+    second = cache.path('a')
+    assert second != first
+    with Image.open(second) as thumb:
+        assert thumb.size == (100, 50)
+    assert not list((tmp_path / 'thumbs').glob('.*.part'))
+    with pytest.raises(FileNotFoundError):
+        cache.path('missing')

@@ -31,6 +31,7 @@ VERSION_MODES = ('follow_loop', 'pause')
 OUTBOX_MODES = ('continuous_upload', 'stopped')
 OPERATION_MODES = ('idle', 'detecting')
 AUTOUPLOAD_CHOICES = ('disabled', 'filtered', 'all')
+DISPLAY_SIZE = 1280
 
 
 class PageNode(Protocol):
@@ -69,9 +70,14 @@ class PageNode(Protocol):
 
 
 def display_jpeg(pixels: np.ndarray) -> str:
-    """A data: URL of the decoded pixels (what the model saw, EXIF rotation applied), so shapes line up."""
+    """A data: URL of the decoded pixels (what the model saw, EXIF rotation applied), so shapes line up.
+
+    At most DISPLAY_SIZE pixels on the long side: the SVG keeps the image's own coordinates and scales it.
+    """
     out = io.BytesIO()
-    Image.fromarray(pixels).save(out, format='JPEG', quality=85)
+    image = Image.fromarray(pixels)
+    image.thumbnail((DISPLAY_SIZE, DISPLAY_SIZE))
+    image.save(out, format='JPEG', quality=85)
     return 'data:image/jpeg;base64,' + base64.b64encode(out.getvalue()).decode('ascii')
 
 

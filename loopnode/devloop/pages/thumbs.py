@@ -26,7 +26,6 @@ class ThumbnailCache:
         self._source = source
         self._folder = folder
         self._width = width
-        self.generated = 0  # thumbnails made by this process (tests check the cache is used)
 
     def path(self, image_id: str) -> Path:
         """The cached thumbnail of an image (FileNotFoundError when the image file is gone)."""
@@ -47,6 +46,5 @@ class ThumbnailCache:
                 image.thumbnail((self._width, self._width * 4))
                 image.save(tmp, format='JPEG', quality=THUMB_QUALITY)
             os.replace(tmp, target)
-            self.generated += 1
         finally:
             tmp.unlink(missing_ok=True)
