@@ -99,7 +99,8 @@ def test_script_in_a_category_or_tag_name_is_shown_as_text(loop: DevLoop, browse
         annotations={'box_annotations': [{'id': 'b1', 'image_id': image_id, 'category_id': 'cat-x', 'x': 10, 'y': 10,
                                           'width': 30, 'height': 20}],
                      'point_annotations': [], 'tags': [{'id': 't1', 'name': '<script>alert(2)</script>'}]})])
-    for path in ('/', '/ui/zauberzeug/xss/', '/ui/zauberzeug/xss/images', f'/ui/zauberzeug/xss/images/{image_id}'):
+    pages = ('/?refresh=0', '/ui/zauberzeug/xss/', '/ui/zauberzeug/xss/images', f'/ui/zauberzeug/xss/images/{image_id}')
+    for path in pages:
         browser.get(loop.url + path)
         assert_no_alert(browser)
         names = [e.text for e in browser.find_elements(By.CSS_SELECTOR, '.category .name')]
@@ -138,7 +139,7 @@ def test_trainer_status_sync_chart_and_begin_form(loop: DevLoop, browser: Any) -
         assert client.call('update_training', (DEMO_ORG, DEMO_PROJECT, {
             'trainer_id': 'page-trainer-1', 'trainer_name': 'page trainer', 'confusion_matrix': matrix,
             'train_image_count': 3, 'test_image_count': 1, 'best_epoch': 7}), timeout=5) == OK
-        browser.get(loop.url + '/')
+        browser.get(loop.url + '/?refresh=0')  # no reload in the middle of the clicks
         card = browser.find_element(By.CSS_SELECTOR, '.node.trainer')
         assert card.find_element(By.CSS_SELECTOR, '.name').text == 'page <i>trainer</i>'
         assert card.find_element(By.CSS_SELECTOR, '.state').text == 'running'
@@ -162,8 +163,19 @@ def test_trainer_status_sync_chart_and_begin_form(loop: DevLoop, browser: Any) -
     finally:
         client.disconnect()
     until(lambda: not requests.get(loop.url + '/admin/nodes', timeout=5).json()['nodes'], timeout=10)
-    browser.get(loop.url + '/')
+    browser.get(loop.url + '/?refresh=0')
     assert not browser.find_elements(By.CSS_SELECTOR, '.node.trainer form')
+
+
+def test_dashboard_reloads_itself_unless_told_not_to(loop: DevLoop, browser: Any) -> None:
+    """Issue 15: the dashboard refreshes itself every few seconds (a marker set in the page disappears);
+    `?refresh=0` has no reload script."""
+    browser.get(loop.url + '/')
+    browser.execute_script('window.beforeReload = true')
+    until(lambda: browser.execute_script('return window.beforeReload === undefined'), timeout=15,
+          message='the dashboard reloaded')
+    browser.get(loop.url + '/?refresh=0')
+    assert not browser.find_elements(By.TAG_NAME, 'script')
 
 
 def test_grid_is_paginated_and_thumbnails_are_made_once(loop: DevLoop) -> None:

@@ -99,7 +99,7 @@ def test_detection_uploaded_through_the_detector_appears_on_devlops_page(
     assert tile.find_element(By.CSS_SELECTOR, '.source strong').text == 'robot <1>'
     until(lambda: requests.get(loop.url + '/', timeout=5).text.count('class="card node detector"') == 1, timeout=10,
           message='the detector status is on the dashboard')
-    browser.get(loop.url + '/')
+    browser.get(loop.url + '/?refresh=0')
     card = browser.find_element(By.CSS_SELECTOR, '.node.detector')
     assert card.find_element(By.CSS_SELECTOR, '[data-fact="model"]').text == '1.1'
 

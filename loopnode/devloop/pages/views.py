@@ -176,9 +176,13 @@ def register_views(bp: Blueprint, ctx: DevLoopContext, hub: SocketHub) -> None:
 
     @bp.get('/')
     def dashboard() -> str:
+        """Projects and nodes; reloads itself every REFRESH_SECONDS unless `?refresh=0`."""
         nodes = all_node_views(store, hub)
+        refresh = request.args.get('refresh') != '0'
+        here = url_for('pages.dashboard') if refresh else url_for('pages.dashboard', refresh=0)
         return render_template('devloop_pages/dashboard.html', projects=project_summaries(store), nodes=nodes,
-                               project_choices=store.projects(), refresh_seconds=REFRESH_SECONDS, **flash_args())
+                               project_choices=store.projects(), refresh_seconds=REFRESH_SECONDS if refresh else 0,
+                               here=here, **flash_args())
 
     @bp.get('/ui/<org>/<project>/')
     def project_page(org: str, project: str) -> str:
