@@ -88,7 +88,6 @@ def _announce(sample: Path, node: Any, loop_url: str) -> None:
     log.info('detect:                  curl -F file=@%s %s', sample, detect)
     log.info('detect and upload:       curl -F file=@%s -H "autoupload: all" %s', sample, detect)
     log.info('images devloop received: curl %s/admin/received/images', loop_url)
-    log.info('web pages:               devloop %s/ and the detector %s/', loop_url, node.url)
     log.info('stop with Ctrl-C')
 
 
