@@ -17,6 +17,7 @@ from .app import DEFAULT_MAX_UPLOAD_BYTES, create_app
 from .auth import AuthPolicy, parse_users
 from .context import DevLoopContext
 from .faults import FaultMiddleware
+from .pages import register_pages
 from .seed import SEEDS, SeedHook, apply_seed
 from .sockets import SocketHub
 from .store import Store
@@ -31,6 +32,7 @@ def build_app(ctx: DevLoopContext, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BY
     hub = SocketHub(ctx, socketio)
     app.register_blueprint(admin.create_blueprint(ctx, hub))
     app.register_blueprint(api_converter.admin_blueprint(ctx))
+    register_pages(app, ctx, hub)
     return app, hub
 
 
