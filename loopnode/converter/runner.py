@@ -261,7 +261,8 @@ class ConversionRunner:
             info = self._current
             if info is None or info.id != model_id:
                 raise UploadFailed(f'no model.json among the files and no model information for {model_id}')
-            generated = Path(self.logic.model_folder or self.prepare_model_folder(info)) / 'converted' / 'model.json'
+            folder = self.logic.model_folder or self.settings.data_folder / info.organization / info.project / info.id
+            generated = Path(folder) / 'converted' / 'model.json'
             atomic_write_json(generated, generated_model_json(info, target_format))
             paths.append(generated)
         path = f'/{context.organization}/projects/{context.project}/models/{model_id}/{target_format}/file'
