@@ -1,0 +1,4 @@
+"""A classic-CV example trainer: fits the `color_blobs` colour model in a subprocess, resumable (see README.md).
+
+`ColorTrainerLogic` is the logic to run: `loopnode trainer --logic loopnode.examples.color_trainer:ColorTrainerLogic`.
+"""
