@@ -3,7 +3,8 @@
 `ColorBlobsFactory` is the factory to run: `loopnode detector --logic loopnode.examples.color_detector:ColorBlobsFactory`.
 """
 from .colormodel import MODEL_FILE, MODEL_FORMAT, CategoryColor, ColorModel, ColorModelError
-from .logic import ColorBlobsFactory, ColorBlobsLogic
+from .logic import ColorBlobsFactory, ColorBlobsLogic, color_blobs_lut_factory
+from .lut import LUT_FORMAT, ColorLut
 
-__all__ = ['MODEL_FILE', 'MODEL_FORMAT', 'CategoryColor', 'ColorBlobsFactory', 'ColorBlobsLogic', 'ColorModel',
-           'ColorModelError']
+__all__ = ['LUT_FORMAT', 'MODEL_FILE', 'MODEL_FORMAT', 'CategoryColor', 'ColorBlobsFactory', 'ColorBlobsLogic', 'ColorLut',
+           'ColorModel', 'ColorModelError', 'color_blobs_lut_factory']
