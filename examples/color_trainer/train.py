@@ -28,7 +28,7 @@ from .evaluate import ConfusionMatrix
 log = logging.getLogger(__name__)
 
 RESULT_FILE = 'result.json'
-CHECKPOINT_EVERY = 5          # images between checkpoints
+CHECKPOINT_EVERY = 5          # images between checkpoints (hyperparameter `checkpoint_every`)
 FIT_SHARE = 0.8               # progress share of the pixel-gathering pass; evaluation takes the rest
 
 
@@ -46,6 +46,7 @@ def gather(folder: Path, data: TrainingInput, out: TextIO, resume: bool) -> chec
     if state.next_image:
         log.info('resuming at image %d of %d from %s', state.next_image, len(images), path.name)
     delay = float(data.hyperparameters.get('seconds_per_image', 0.0))  # lets demos and tests watch a training
+    every = max(1, int(data.hyperparameters.get('checkpoint_every', CHECKPOINT_EVERY)))
     for index in range(state.next_image, len(images)):
         entry = images[index]
         for cid, parts in sample_pixels(entry.sample()).items():
@@ -54,7 +55,7 @@ def gather(folder: Path, data: TrainingInput, out: TextIO, resume: bool) -> chec
         for cid, _, _, w, h in entry.boxes:
             state.add_box(cid, float(w * h))
         state.next_image = index + 1
-        if state.next_image % CHECKPOINT_EVERY == 0 or state.next_image == len(images):
+        if state.next_image % every == 0 or state.next_image == len(images):
             checkpoint.save(path, state)
         report(out, FIT_SHARE * state.next_image / max(1, len(images)))
         if delay > 0:
