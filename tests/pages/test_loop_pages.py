@@ -12,7 +12,7 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from examples.color_detector import ColorBlobsFactory
+from loopnode.examples.color_detector import ColorBlobsFactory
 from loopnode.demo import write_sample
 from loopnode.detector import DetectorNode, MockDetectorFactory
 from loopnode.devloop import DEMO_ORG, DEMO_PROJECT, DevLoop
