@@ -1,6 +1,6 @@
 # Every target creates .venv on first use and installs loopnode into it.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/loopnode demo
 
 clean:
-	rm -rf $(VENV) .venv-compat .venv-upstream *.egg-info
+	rm -rf $(VENV) .venv310 .venv-compat .venv-upstream *.egg-info
 
 include compat/Makefile.inc
 include bench/Makefile.inc

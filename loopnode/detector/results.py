@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..data import (BoxAnnotation, BoxDetection, ClassificationAnnotation, ClassificationDetection, DataError,
                     ImageMetadata, ModelInformation, PointAnnotation, PointDetection, SegmentationDetection, Shape)
+from ..isotime import parse_iso_datetime
 
 AUTOUPLOAD_VALUES = ('filtered', 'all', 'disabled')
 CAMERA_ID_NAMES = ('camera_id', 'camera-id', 'mac')
@@ -89,7 +90,7 @@ def parse_creation_date(value: Any) -> str | None:
         text = value.strip()
         if len(text) >= 10:
             try:
-                datetime.fromisoformat(text)  # Python 3.11: any single character may separate date and time
+                parse_iso_datetime(text)
                 return value
             except ValueError:
                 pass
