@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import threading
 import zipfile
@@ -431,3 +432,30 @@ def test_needs_restart_from_build_ends_the_worker(tmp_path: Path, harness: Calla
         manager.worker.stop()
         manager.worker.join(5)
         http.close()
+
+
+def test_model_list_without_unused_fields_still_sets_a_version(devloop: DevLoop, harness: Callable[..., Harness],
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """§5.7: an entry without `created`/`formats` (unused by the node) and with unknown keys is accepted."""
+    h = harness(devloop.url)
+    h.run_until(lambda: h.active() == '1.1')
+    listed = requests.get(f'{devloop.url}{PROJECT}/models', timeout=10).json()['models']
+    entry = next(m for m in listed if m['version'] == '1.0')
+    slim = {'id': entry['id'], 'version': '1.0', 'labels': {'new': 'field'}}
+    add_fault(devloop, 'GET', f'{PROJECT}/models', status=200, body={'models': [slim]})
+    with caplog.at_level(logging.DEBUG, logger='loopnode.detector.models.loop_queries'):
+        h.manager.set_version_control('1.0')
+    assert (h.manager.version_control, h.manager.target_version) == ('specific_version', '1.0')
+    assert "ignoring keys ['labels'], missing optional ['formats', 'created', 'comment', 'host']" in caplog.text
+    h.run_until(lambda: h.active() == '1.0')
+
+
+def test_model_list_entry_without_its_id_is_still_an_invalid_answer(devloop: DevLoop,
+                                                                    harness: Callable[..., Harness]) -> None:
+    """§5.7: `id` and `version` are what the node uses, so they stay required."""
+    h = harness(devloop.url)
+    add_fault(devloop, 'GET', f'{PROJECT}/models', status=200, body={'models': [{'version': '1.0'}]})
+    with pytest.raises(VersionRequestError) as error:
+        h.manager.set_version_control('1.0')
+    assert str(error.value) == ('Failed to load models from learning loop: invalid answer: '
+                                'models[0].id: missing required field')
