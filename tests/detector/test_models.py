@@ -459,3 +459,22 @@ def test_model_list_entry_without_its_id_is_still_an_invalid_answer(devloop: Dev
         h.manager.set_version_control('1.0')
     assert str(error.value) == ('Failed to load models from learning loop: invalid answer: '
                                 'models[0].id: missing required field')
+
+
+def test_model_folder_naming_another_version_is_an_artifact_failure(devloop: DevLoop,
+                                                                   harness: Callable[..., Harness],
+                                                                   tmp_path: Path) -> None:
+    """§7.6: `models/1.1/model.json` saying version 1.0 is a bad model: an artifact failure (error shown,
+    folder deleted, nothing built) instead of a build of 1.0 every cycle; the retry downloads a good 1.1."""
+    folder = tmp_path / 'data' / 'models' / '1.1'
+    folder.mkdir(parents=True)
+    (folder / 'model.json').write_text(json.dumps({'id': 'local-1.0', 'organization': DEMO_ORG,
+                                                   'project': DEMO_PROJECT, 'version': '1.0'}))
+    clock = FakeClock()
+    h = harness(devloop.url, clock=clock)
+    h.run_until(lambda: h.manager.status_error() and not h.manager.busy, message='update_model error')
+    assert h.manager.status_error() == 'Could not update model: model.json in models/1.1 names version 1.0'
+    assert h.factory.builds == [] and h.active() is None and not folder.exists()
+    clock.now += 10  # past the first backoff (5 s)
+    h.run_until(lambda: h.active() == '1.1', message='1.1 downloaded and active')
+    assert h.factory.builds == ['1.1'] and h.manager.status_error() is None and downloads(devloop) == 1

@@ -150,6 +150,8 @@ class ModelManager:
                 log.info('update to %s interrupted by shutdown or reset', version)
                 return
             info = self._read_info(folder)
+            if info.version != version:  # else it would be built, found not to be the target, and rebuilt each cycle
+                raise ArtifactError(f'model.json in models/{version} names version {info.version}')
             self._build_and_swap(info)
         except NodeNeedsRestartError:
             raise
