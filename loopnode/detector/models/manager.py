@@ -13,7 +13,6 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,39 +24,13 @@ from ...loop.transfer import (CURRENT_MODEL, MODEL_JSON, ArtifactError, Transfer
                              fetch_model, local_versions, point_current_model, remove_leftovers)
 from ...service.workers import Worker
 from ...settings import Settings
+from .jobs import LOAD_CURRENT, RESET_WAIT, ModelWorker, ResetJob
 from .loop_queries import VersionRequestError, fetch_deployment_target, find_loop_model
 from .slot import ACTIVE, UPDATING, ModelSlot, updating_text
 from .versions import (BACKOFF_BASE, FOLLOW_LOOP, PAUSE, FailureKind, Target, VersionControl, is_valid_version,
                        parse_version_request, versions_to_prune)
 
 log = logging.getLogger(__name__)
-
-_LOAD_CURRENT = 'load_current'
-RESET_WAIT = 60.0  # seconds `reset()` waits for the model worker (a build in flight cannot be interrupted)
-
-
-@dataclass
-class _ResetJob:
-    """The backdoor reset as a job of the model worker, so no job in flight can re-activate a model after it."""
-
-    wipe: Callable[[], None] | None
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-class _ModelWorker(Worker):
-    """The `model` thread; stopping it also wakes it from waiting and cancels a download in flight."""
-
-    def __init__(self, target: Callable[[threading.Event], None], wake: threading.Event,
-                 cancel: threading.Event) -> None:
-        super().__init__('model', target)
-        self._wake = wake
-        self._cancel = cancel
-
-    def stop(self) -> None:
-        super().stop()
-        self._cancel.set()
-        self._wake.set()
-
 
 class ModelManager:
     """Version control, downloads, builds and swaps of the detector's model."""
@@ -75,12 +48,12 @@ class ModelManager:
         self._on_change = on_change
         self._lock = threading.Lock()
         self._control = VersionControl(settings.version_control_default, clock=clock, backoff_base=backoff_base)
-        self._pending: Target | str | _ResetJob | None = None
+        self._pending: Target | str | ResetJob | None = None
         self._busy = True  # until the start-up load has ended
         self._wake = threading.Event()
         self._cancel = threading.Event()  # set by stop and reset: the job in flight gives up its download
         self._rate_log = RateLimitedLog(log)
-        self.worker: Worker = _ModelWorker(self._run, self._wake, self._cancel)
+        self.worker: Worker = ModelWorker(self._run, self._wake, self._cancel)
         self.models_folder.mkdir(parents=True, exist_ok=True)
         remove_leftovers(self.data_folder)
 
@@ -105,9 +78,9 @@ class ModelManager:
                 if job is None:
                     break
                 try:
-                    if isinstance(job, _ResetJob):
+                    if isinstance(job, ResetJob):
                         self._reset(job)
-                    elif job == _LOAD_CURRENT:
+                    elif job == LOAD_CURRENT:
                         self._load_current(startup=False)
                     elif isinstance(job, Target):
                         self._update(job)
@@ -132,7 +105,7 @@ class ModelManager:
 
     def _queue(self, job: Target | str) -> None:
         with self._lock:
-            if not isinstance(self._pending, _ResetJob):  # a reset waiting for the worker comes first
+            if not isinstance(self._pending, ResetJob):  # a reset waiting for the worker comes first
                 self._pending = job
         self._wake.set()
 
@@ -284,7 +257,7 @@ class ModelManager:
         """§3.3: default mode, forget target, clear failures/skips/error, rebuild current_model."""
         with self._lock:
             self._control.restore_default()
-        self._queue(_LOAD_CURRENT)
+        self._queue(LOAD_CURRENT)
         self._on_change()
 
     def reset(self, wipe: Callable[[], None] | None = None, timeout: float = RESET_WAIT) -> bool:
@@ -295,7 +268,7 @@ class ModelManager:
         activate a model or write `current_model` after the wipe. Waits up to `timeout` s; False if it is
         still waiting then (it happens later, in order).
         """
-        job = _ResetJob(wipe)
+        job = ResetJob(wipe)
         with self._lock:
             self._pending = job
             self._cancel.set()
@@ -305,7 +278,7 @@ class ModelManager:
         log.warning('reset: the model worker is still busy after %.0f s; the reset follows when it is done', timeout)
         return False
 
-    def _reset(self, job: _ResetJob) -> None:
+    def _reset(self, job: ResetJob) -> None:
         try:
             self.slot.clear()
             if job.wipe is not None:
