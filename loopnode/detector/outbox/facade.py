@@ -52,7 +52,7 @@ class _OutboxWorker(Worker):
 
 
 class Outbox:
-    """Crash-safe upload queue of images for the Loop (see the outbox section of README.md)."""
+    """Crash-safe upload queue of images for the Loop (see docs/outbox.md)."""
 
     def __init__(self, settings: Settings, loop_http: LoopHttp, *, on_error_change: Callable[[], None] = lambda: None,
                  registry: CollectorRegistry | None = None, disk_usage: DiskUsage = shutil.disk_usage,
