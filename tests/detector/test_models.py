@@ -167,7 +167,8 @@ def test_follow_loop_fetches_the_demo_target(devloop: DevLoop, harness: Callable
     """D6 (model part): target 1.1, format mocked → models/1.1 holds file_1.txt, file_2.txt, model.json."""
     h = harness(devloop.url)
     assert h.manager.readiness_reason() == 'no model'
-    h.run_until(lambda: h.active() == '1.1', message='1.1 active')
+    # not busy: the job has also committed (current_model, status sync), which follows the swap
+    h.run_until(lambda: h.active() == '1.1' and not h.manager.busy, message='1.1 active and committed')
     data = tmp_path / 'data'
     assert sorted(p.name for p in (data / 'models' / '1.1').iterdir()) == ['file_1.txt', 'file_2.txt', 'model.json']
     assert os.readlink(data / 'current_model') == 'models/1.1'
