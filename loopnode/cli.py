@@ -43,11 +43,16 @@ def _is_factory_function(obj: Any) -> bool:
     return inspect.isfunction(obj)
 
 
+def article(word: str) -> str:
+    """`a` or `an` before `word` (by its first letter, enough for the node names)."""
+    return 'an' if word[:1].lower() in 'aeiou' else 'a'
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='loopnode', description='Learning Loop nodes and the devloop emulator.')
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name in NODE_COMMANDS:
-        sub = commands.add_parser(name, help=f'run a {name} node')
+        sub = commands.add_parser(name, help=f'run {article(name)} {name} node')
         sub.add_argument('--logic', help='pkg.module:name of the logic (the factory, for the detector)')
         sub.add_argument('--name', help='node name (NODE_NAME overrides it)')
         sub.add_argument('--port', type=int, help='local port (overrides NODE_PORT)')

@@ -56,3 +56,10 @@ def test_public_api_names() -> None:
     assert set(loopnode.__all__) >= {'DetectorNode', 'DetectorLogic', 'ImageMetadata', 'BoxDetection', 'Settings'}
     with pytest.raises(AttributeError):
         loopnode.NoSuchThing  # noqa: B018
+
+
+def test_help_names_each_node_with_the_right_article() -> None:
+    result = run_cli('--help')
+    assert result.returncode == 0
+    assert 'run an annotator node' in result.stdout and 'run a annotator' not in result.stdout
+    assert 'run a detector node' in result.stdout and 'run a converter node' in result.stdout

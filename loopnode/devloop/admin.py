@@ -1,6 +1,7 @@
 """devloop's admin API under /admin (loop-protocol.md §11.5, §11.6): JSON, no auth, never faulted."""
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -219,7 +220,7 @@ def create_blueprint(ctx: DevLoopContext, hub: SocketHub) -> Blueprint:
                 if (not org or r['org'] == org) and (not project or r['project'] == project)]
         return jsonify({'images': [
             {'id': r['id'], 'organization': r['org'], 'project': r['project'], 'name': r['upload_name'],
-             'metadata': r['metadata'], 'state': r['state'], 'width': r['width'], 'height': r['height'],
+             'metadata': None if r['metadata'] is None else json.loads(r['metadata']), 'state': r['state'], 'width': r['width'], 'height': r['height'],
              'received_at': r['received_at'],
              'file_url': f'{base}/api/{r["org"]}/projects/{r["project"]}/images/{r["id"]}/main'} for r in rows]})
 
