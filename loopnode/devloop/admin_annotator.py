@@ -1,8 +1,9 @@
 """devloop's admin routes for annotator nodes: drive `handle_user_input` / `user_logout`, see what they sent.
 
     GET  /admin/annotators                           connected annotation nodes + their status history
-    POST /admin/annotators/{key}/handle_user_input   body: a full UserInput ({"frontend_id", "data"}), sent
-                                                     verbatim; or shorthand fields (below); returns {"ack": …}
+    POST /admin/annotators/{key}/handle_user_input   body {"user_input": <anything>}: sent verbatim (to try
+                                                     malformed input too); else shorthand fields (below)
+                                                     that devloop completes; returns {"ack": …}
     POST /admin/annotators/{key}/user_logout         body {"sid": "f1"}; returns {"ack": …}
     GET  /admin/annotators/annotations               received update_segmentation_annotation payloads
 
@@ -72,7 +73,7 @@ def register(admin: Blueprint, ctx: DevLoopContext, hub: SocketHub) -> None:
     def handle_user_input(key: str) -> Response:
         node = annotator(key)
         body = read_json_object()
-        user_input = {k: v for k, v in body.items() if k != 'timeout'} if 'data' in body else user_input_from(body)
+        user_input = body['user_input'] if 'user_input' in body else user_input_from(body)
         return emit(node, 'handle_user_input', [user_input], body)
 
     @admin.post('/annotators/<key>/user_logout')
