@@ -10,6 +10,8 @@ from ..data import SocketResponse
 log = logging.getLogger(__name__)
 
 INVALID_RETURN = 'invalid handler return type'
+# handler errors logged as one line: bad input, lookups, I/O; anything else gets its traceback
+EXPECTED_ERRORS = (ValueError, LookupError, OSError)
 
 
 def failure(message: str) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def run_handler(event: str, handler: Callable[..., Any], args: tuple[Any, ...]) 
     try:
         return ack_for_result(handler(*args))
     except Exception as e:  # noqa: BLE001 - every handler error becomes a failure ack
-        log.warning('%s handler failed: %s', event, e, exc_info=not isinstance(e, ValueError))
+        log.warning('%s handler failed: %s', event, e, exc_info=not isinstance(e, EXPECTED_ERRORS))
         return ack_for_error(e)
 
 
