@@ -64,6 +64,11 @@ class FrontendWorkers:
         with self._lock:
             return list(self._frontends)
 
+    def stragglers(self) -> list[str]:
+        """Names of frontend threads still running."""
+        with self._lock:
+            return [t.name for t in self._threads if t.is_alive()]
+
     def stop(self, timeout: float = 10.0) -> None:
         with self._lock:
             self._stop.set()

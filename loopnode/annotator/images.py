@@ -37,7 +37,8 @@ class ImageCache:
             with lock:
                 if path.is_file():
                     return path
-                self.downloads += 1
+                with self._guard:
+                    self.downloads += 1
                 try:
                     fetch_image(self.http, organization, project, image_uuid, path)
                 except (ImageFetchError, requests.RequestException, OSError) as e:

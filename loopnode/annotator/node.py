@@ -165,6 +165,9 @@ class AnnotatorNode(SocketNodeService):
         self.frontends.stop(self.settings.shutdown_grace)
         super().stop_workers()
 
+    def stragglers(self) -> list[str]:
+        return super().stragglers() + self.frontends.stragglers()
+
 
 def run_from_cli(settings: Settings, logic: Any, name: str | None) -> int:
     """`loopnode annotator --logic pkg.module:name`: run until SIGTERM/SIGINT/restart; returns the exit code."""

@@ -28,16 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-import engineio
-from engineio import packet as eio_packet
-import socketio
-from socketio import packet as sio_packet
-
 from ..logs import RateLimitedLog
 from ..settings import Settings
 from .http import STATUS_TIMEOUT, LoopHttp
 from .reconnect import BASE_DELAY, HOLD_SECONDS, MAX_DELAY, ReconnectPolicy
 from .socket_acks import ack_ok, failure, run_handler
+from .socket_client import LoopClient
 
 log = logging.getLogger(__name__)
 
@@ -67,39 +63,6 @@ class _Route:
     dispatch: Dispatch | None
 
 
-class _ReadThreadEngineIO(engineio.Client):
-    """engine.io client that passes Socket.IO EVENT messages on in the reading thread (arrival order)."""
-
-    def _receive_packet(self, pkt: Any) -> None:
-        data = pkt.data
-        if pkt.packet_type == eio_packet.MESSAGE and isinstance(data, str) \
-                and data[:1] == str(sio_packet.EVENT) and 'message' in self.handlers:
-            try:
-                self.handlers['message'](data)
-            except Exception:  # noqa: BLE001 - a bad message must not end the read loop
-                log.exception('could not handle a Socket.IO message')
-            return
-        super()._receive_packet(pkt)
-
-
-class _LoopClient(socketio.Client):
-    """python-socketio Client whose incoming events go to LoopSocket's dispatcher instead of running inline."""
-
-    def __init__(self, on_event: Callable[['_LoopClient', str | None, int | None, list[Any]], None],
-                 **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._on_event = on_event
-
-    def _engineio_client_class(self) -> type:
-        return _ReadThreadEngineIO
-
-    def _handle_event(self, namespace: str | None, id: int | None, data: list[Any]) -> None:
-        self._on_event(self, namespace, id, data)
-
-    def send_ack(self, namespace: str | None, id: int, data: list[Any]) -> None:
-        self._send_packet(self.packet_class(sio_packet.ACK, namespace=namespace or '/', id=id, data=data))
-
-
 class LoopSocket:
     """One Socket.IO connection to the Loop at a time, kept up by the `loop-socket` thread (§6.1, §6.2)."""
 
@@ -124,7 +87,7 @@ class LoopSocket:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._paused = False
-        self._client: _LoopClient | None = None
+        self._client: LoopClient | None = None
         self._connected = False
         self._broken = False
         self._next_attempt = 0.0
@@ -134,6 +97,7 @@ class LoopSocket:
         self.attempts = 0
         self.connections = 0
         self._event_threads: set[threading.Thread] = set()
+        self._closers: list[threading.Thread] = []
         self._thread = threading.Thread(target=self._run, name='loop-socket')
         self._rate_log = RateLimitedLog(log)
 
@@ -171,6 +135,12 @@ class LoopSocket:
             self._paused = False
             self._next_attempt = 0.0
             self._wake.set()
+
+    def stragglers(self) -> list[str]:
+        """Names of our threads still running (after `stop()`: stuck in a call that ignores the stop)."""
+        with self._lock:
+            threads = [self._thread, *self._event_threads, *self._closers]
+        return [t.name for t in threads if t.is_alive()]
 
     @property
     def alive(self) -> bool:
@@ -229,7 +199,7 @@ class LoopSocket:
         self.last_ok = now_iso()
         return ack
 
-    def _mark_broken(self, client: _LoopClient, reason: str) -> None:
+    def _mark_broken(self, client: LoopClient, reason: str) -> None:
         if client is self._client:
             log.warning('Loop socket broken: %s', reason)
             self.last_error = reason
@@ -238,7 +208,7 @@ class LoopSocket:
 
     # ---- incoming ----------------------------------------------------------------------------------------
 
-    def _on_event(self, client: _LoopClient, namespace: str | None, id: int | None, data: list[Any]) -> None:
+    def _on_event(self, client: LoopClient, namespace: str | None, id: int | None, data: list[Any]) -> None:
         """On the reading thread: route the event to its dispatch (non-blocking)."""
         if not data or not isinstance(data[0], str):
             return
@@ -334,7 +304,7 @@ class LoopSocket:
         self.attempts += 1
         if self._on_attempt is not None:
             self._on_attempt()
-        client: _LoopClient | None = None
+        client: LoopClient | None = None
         try:
             response = self.http.get('/status', timeout=STATUS_TIMEOUT, retry_429=False)
             response.close()
@@ -342,7 +312,7 @@ class LoopSocket:
                 raise LoopSocketError(f'GET /api/status: HTTP {response.status_code}')
             if self.settings.has_credentials:
                 self.http.login()
-            client = _LoopClient(self._on_event, reconnection=False, request_timeout=REQUEST_TIMEOUT,
+            client = LoopClient(self._on_event, reconnection=False, request_timeout=REQUEST_TIMEOUT,
                                  handle_sigint=False, http_session=self.http.session())
             self._register_state_handlers(client)
             self._broken = False
@@ -368,7 +338,7 @@ class LoopSocket:
         return {'organization': self.settings.loop_organization or '',
                 'project': self.settings.loop_project or '', 'nodeType': self.node_type}
 
-    def _register_state_handlers(self, client: _LoopClient) -> None:
+    def _register_state_handlers(self, client: LoopClient) -> None:
         def on_disconnect(*_reason: Any) -> None:
             if client is self._client:
                 self._connected = False
@@ -386,13 +356,15 @@ class LoopSocket:
         if client is None:
             return
         closer = threading.Thread(target=self._shutdown, args=(client,), name='loop-socket-close')
+        with self._lock:
+            self._closers = [t for t in self._closers if t.is_alive()] + [closer]
         closer.start()
         closer.join(SHUTDOWN_WAIT)
         if closer.is_alive():
             log.warning('the old Loop socket client did not shut down within %.0f s', SHUTDOWN_WAIT)
 
     @staticmethod
-    def _shutdown(client: _LoopClient) -> None:
+    def _shutdown(client: LoopClient) -> None:
         try:
             client.shutdown()
         except Exception:  # noqa: BLE001 - it is being discarded

@@ -79,6 +79,9 @@ class SocketNodeService(NodeService):
         else:
             self.loop_socket.pause()
 
+    def stragglers(self) -> list[str]:
+        return super().stragglers() + self.loop_socket.stragglers()
+
     def dead_threads(self) -> list[str]:
         dead = super().dead_threads()
         if self._started and not self.stopping and self.loop_socket.dead:
