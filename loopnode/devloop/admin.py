@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from . import admin_annotator
 from .api_models import upload_zip_format
-from .app import ApiError, read_json_object, require_project
+from .api_request import ApiError, read_json_object, require_project
 from .context import DevLoopContext
 from .faults import FaultSpecError, HttpFault, SocketFault
 from .seed import DEMO_ORG, DEMO_PROJECT, ProjectSpec, create_project

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from loopnode.data import DataError, DetectorStatus
 
-from .app import ApiError, loop_host, read_json, read_json_object, read_parts
+from .api_request import ApiError, loop_host, read_json, read_json_object, read_parts
 from .context import DevLoopContext
 from .modelzip import (check_format_name, complete_model_json, files_from_zip, parse_model_json, with_model_json,
                        zip_from_files)

@@ -45,7 +45,7 @@ class DevLoop:
                  max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> None:
         if seed not in SEEDS:
             raise ValueError(f'seed: expected one of {", ".join(SEEDS)}, got {seed!r}')
-        self.data_dir = Path(data_dir).absolute()  # Flask resolves relative file paths against its package
+        self.data_dir = Path(data_dir).absolute()  # send_file resolves relative paths against the package
         self.policy = AuthPolicy(auth, parse_users(users))
         self.seed = seed
         self.seed_hooks = tuple(seed_hooks)

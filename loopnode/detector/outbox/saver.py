@@ -15,7 +15,7 @@ from typing import Callable, Union
 import numpy as np
 from PIL import Image
 
-from .images import is_jpeg
+from ..images import is_jpeg
 
 log = logging.getLogger(__name__)
 

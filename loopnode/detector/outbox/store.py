@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..fsutil import atomic_write_json, fsync_dir
-from .outbox_ids import ID_PATTERN
-from .outbox_queue import NORMAL, PRIORITY, ItemRef
+from ...fsutil import atomic_write_json, fsync_dir
+from .ids import ID_PATTERN
+from .queue import NORMAL, PRIORITY, ItemRef
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from typing import Callable, Sequence
 
 import requests
 
-from ..backoff import Backoff, parse_retry_after
-from ..logs import RateLimitedLog
-from ..loop.http import LoopHttp
-from .outbox_policy import (BATCH_SIZE, RETRY_AFTER_CAP, Answer, Verdict, batch_timeout, classify,
+from ...backoff import Backoff, parse_retry_after
+from ...logs import RateLimitedLog
+from ...loop.http import LoopHttp
+from .policy import (BATCH_SIZE, RETRY_AFTER_CAP, Answer, Verdict, batch_timeout, classify,
                             upload_bisecting)
-from .outbox_queue import ItemRef, OutboxCounters, OutboxIndex
-from .outbox_store import OutboxStore
+from .queue import ItemRef, OutboxCounters, OutboxIndex
+from .store import OutboxStore
 
 log = logging.getLogger(__name__)
 

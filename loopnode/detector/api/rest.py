@@ -1,24 +1,22 @@
 """The detector's local REST API (detector.md §2): detect, upload, about, model/outbox/operation modes,
-soft_reload and the `/reset` backdoor. The common routes (/healthz, /readyz, /status, …) come from
-`loopnode.service.routes`; the detector fills them through DetectorNode's hooks.
+soft_reload and the `/reset` backdoor, served for a `DetectorApi`. The common routes (/healthz, /readyz,
+/status, …) come from `loopnode.service.routes`; the detector fills them through DetectorNode's hooks.
 """
 from __future__ import annotations
 
 import io
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from flask import Request, Response, request
 
-from ..service.routes import error_response, text_body
-from .images import ImageError, decode_encoded, open_encoded
-from .pipeline import ApiError
-from .results import (CREATION_DATE_NAMES, ParameterError, detect_params, first_given, parse_bool,
+from ...service.routes import error_response, text_body
+from ..images import ImageError, decode_encoded, open_encoded
+from ..pipeline import ApiError
+from ..results import (CREATION_DATE_NAMES, ParameterError, detect_params, first_given, parse_bool,
                       parse_creation_date, parse_tags, plain_upload_metadata)
-
-if TYPE_CHECKING:
-    from .node import DetectorNode
+from .protocol import DetectorApi
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +56,7 @@ def query_then_header(name: str) -> str | None:
     return value if value is not None else request.headers.get(name)
 
 
-def register_rest_routes(node: 'DetectorNode') -> None:
+def register_rest_routes(node: DetectorApi) -> None:
     """Mount every detector route of §2 on node.app."""
     app = node.app
     app.request_class = InMemoryRequest
@@ -113,7 +111,7 @@ def register_rest_routes(node: 'DetectorNode') -> None:
 
     @app.get('/model_version')
     def get_model_version() -> Any:
-        return json_response(node.model_manager.version_response())
+        return json_response(node.version_response())
 
     @app.put('/model_version')
     def put_model_version() -> Any:
@@ -122,12 +120,12 @@ def register_rest_routes(node: 'DetectorNode') -> None:
 
     @app.get('/outbox_mode')
     def get_outbox_mode() -> Any:
-        return text_response(node.outbox.mode)
+        return text_response(node.outbox_mode())
 
     @app.put('/outbox_mode')
     def put_outbox_mode() -> Any:
         try:
-            node.outbox.set_mode(text_body())
+            node.set_outbox_mode(text_body())
         except ValueError as e:
             return error_response(422, f'Could not set outbox mode: {e}')
         return json_response('OK')

@@ -16,14 +16,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..data import DataError, ModelInformation, ModelVersionResponse, VersionMode
-from ..errors import NodeNeedsRestartError
-from ..logs import RateLimitedLog
-from ..loop.http import LoopHttp
-from ..loop.transfer import (CURRENT_MODEL, MODEL_JSON, ArtifactError, TransferError, current_model_version,
+from ...data import DataError, ModelInformation, ModelVersionResponse, VersionMode
+from ...errors import NodeNeedsRestartError
+from ...logs import RateLimitedLog
+from ...loop.http import LoopHttp
+from ...loop.transfer import (CURRENT_MODEL, MODEL_JSON, ArtifactError, TransferError, current_model_version,
                              fetch_model, local_versions, point_current_model, remove_leftovers)
-from ..service.workers import Worker
-from ..settings import Settings
+from ...service.workers import Worker
+from ...settings import Settings
 from .loop_queries import VersionRequestError, fetch_deployment_target, find_loop_model
 from .slot import ACTIVE, UPDATING, ModelSlot, updating_text
 from .versions import (BACKOFF_BASE, FOLLOW_LOOP, PAUSE, FailureKind, Target, VersionControl, is_valid_version,

@@ -5,47 +5,20 @@ errors are `{"error": msg}`, never Socket.IO errors. Handlers run in their own t
 from __future__ import annotations
 
 import logging
-import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from flask import request
 
-from ..service.routes import token_ok
-from .images import ImageError, decode_image_dict
-from .pipeline import ApiError
-from .results import DetectParams, ParameterError, detect_params, parse_bool
-
-if TYPE_CHECKING:
-    from .node import DetectorNode
+from ...service.routes import token_ok
+from ..images import ImageError, decode_image_dict
+from ..pipeline import ApiError
+from ..results import DetectParams, ParameterError, detect_params, parse_bool
+from .protocol import DetectorApi
 
 log = logging.getLogger(__name__)
 
 IMAGE_ERROR = 'could not parse image from data: '
 IMAGES_ERROR = 'could not parse images from data: '
-
-
-class ClientSet:
-    """The sids of connected local clients (added on connect, removed on disconnect; F7)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sids: set[str] = set()
-
-    def add(self, sid: str) -> None:
-        with self._lock:
-            self._sids.add(sid)
-
-    def discard(self, sid: str) -> None:
-        with self._lock:
-            self._sids.discard(sid)
-
-    def snapshot(self) -> set[str]:
-        with self._lock:
-            return set(self._sids)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._sids)
 
 
 def _error(message: str) -> dict[str, str]:
@@ -62,7 +35,7 @@ def _params(data: dict[str, Any]) -> DetectParams:
     return detect_params(data.get, created_alias=True)
 
 
-def register_socketio_handlers(node: 'DetectorNode') -> None:
+def register_socketio_handlers(node: DetectorApi) -> None:
     """Mount the handlers of §3.1 and §3.3 on node.socketio."""
     sio = node.socketio
     clients = node.sio_clients
@@ -153,7 +126,7 @@ def register_socketio_handlers(node: 'DetectorNode') -> None:
 
     @handler('get_model_version')
     def get_model_version(*_args: Any) -> dict[str, Any]:
-        return node.model_manager.version_response()
+        return node.version_response()
 
     @handler('set_model_version_mode')
     def set_model_version_mode(data: Any = None, *_extra: Any) -> dict[str, Any]:
@@ -164,12 +137,12 @@ def register_socketio_handlers(node: 'DetectorNode') -> None:
 
     @handler('get_outbox_mode')
     def get_outbox_mode(*_args: Any) -> dict[str, Any]:
-        return {'outbox_mode': node.outbox.mode}
+        return {'outbox_mode': node.outbox_mode()}
 
     @handler('set_outbox_mode')
     def set_outbox_mode(data: Any = None, *_extra: Any) -> dict[str, Any]:
         try:
-            node.outbox.set_mode(data.strip() if isinstance(data, str) else data)
+            node.set_outbox_mode(data.strip() if isinstance(data, str) else data)
         except ValueError as e:
             return _error(str(e))
         return {'status': 'OK'}

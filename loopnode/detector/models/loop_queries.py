@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import requests
 
-from ..data import DataError, DeploymentTarget, ModelListEntry
-from ..logs import RateLimitedLog
-from ..loop.http import LoopHttp
+from ...data import DataError, DeploymentTarget, ModelListEntry
+from ...logs import RateLimitedLog
+from ...loop.http import LoopHttp
 from .versions import Target, is_valid_version
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from ..data import ImageMetadata, ModelInformation
+from ...data import ImageMetadata, ModelInformation
 
 log = logging.getLogger(__name__)
 

@@ -17,19 +17,19 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from ..data.enums import OutboxMode
-from ..logs import RateLimitedLog
-from ..loop.http import LoopHttp
-from ..service.workers import Worker
-from ..settings import Settings
-from .outbox_ids import IdSource
-from .outbox_policy import cap_error_text, disk_error_text, guard_threshold_mb, refused_by_guard
-from .outbox_queue import NORMAL, PRIORITY, OutboxCounters, OutboxIndex
-from .outbox_saver import (SAVE_QUEUE_SIZE, ImageInput, OutboxBusy, OutboxRefused, SaveQueue, SaveRequest,
-                           UnencodableImage, check_encodable)
-from .outbox_store import OutboxStore
-from .outbox_upload import BACKOFF_BASE, BACKOFF_CAP, INCOMPLETE_GRACE, SETTLE_TIME, Uploader
-from .outbox_watch import RESCAN_INTERVAL, OutboxWatcher
+from ...data.enums import OutboxMode
+from ...logs import RateLimitedLog
+from ...loop.http import LoopHttp
+from ...service.workers import Worker
+from ...settings import Settings
+from .ids import IdSource
+from .policy import cap_error_text, disk_error_text, guard_threshold_mb, refused_by_guard
+from .queue import NORMAL, PRIORITY, OutboxCounters, OutboxIndex
+from .saver import (SAVE_QUEUE_SIZE, ImageInput, OutboxBusy, OutboxRefused, SaveQueue, SaveRequest,
+                    UnencodableImage, check_encodable)
+from .store import OutboxStore
+from .upload import BACKOFF_BASE, BACKOFF_CAP, INCOMPLETE_GRACE, SETTLE_TIME, Uploader
+from .watch import RESCAN_INTERVAL, OutboxWatcher
 
 __all__ = ['Outbox', 'OutboxBusy', 'OutboxRefused', 'UnencodableImage']
 
@@ -52,7 +52,7 @@ class _OutboxWorker(Worker):
 
 
 class Outbox:
-    """Crash-safe upload queue of images for the Loop (see the outbox section of README.md)."""
+    """Crash-safe upload queue of images for the Loop (see docs/outbox.md)."""
 
     def __init__(self, settings: Settings, loop_http: LoopHttp, *, on_error_change: Callable[[], None] = lambda: None,
                  registry: CollectorRegistry | None = None, disk_usage: DiskUsage = shutil.disk_usage,

@@ -14,8 +14,8 @@ from typing import Callable
 from watchdog.events import DirCreatedEvent, DirMovedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .outbox_queue import QUEUES, OutboxIndex
-from .outbox_store import OutboxStore
+from .queue import QUEUES, OutboxIndex
+from .store import OutboxStore
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Iterable
 
-from ..backoff import exponential_delay
+from ...backoff import exponential_delay
 
 VERSION_PATTERN = re.compile(r'^[0-9]+(\.[0-9]+)*$')
 MAX_ARTIFACT_FAILURES = 3
