@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from .app import ApiError, read_json_object, require_project
+from .api_request import ApiError, read_json_object, require_project
 from .context import DevLoopContext
 from .seed import DEMO_ORG, DEMO_PROJECT
 from .sockets import NodeGoneError, NodeInfo, SocketHub

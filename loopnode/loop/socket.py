@@ -185,7 +185,7 @@ class LoopSocket:
             raise LoopSocketError(f'{event}: emit failed: {e}') from e
         deadline = time.monotonic() + timeout
         while not done.wait(0.05):
-            if self._stopping.is_set() or self._outer_stop.is_set():
+            if self._stopping.is_set():
                 raise LoopSocketError(f'{event}: stopping')
             if client is not self._client or not self._connected:
                 raise LoopSocketError(f'{event}: connection lost before the ack')
@@ -249,12 +249,14 @@ class LoopSocket:
 
     # ---- connection thread -------------------------------------------------------------------------------
 
-    def _stopped(self) -> bool:
-        return self._stopping.is_set() or self._outer_stop.is_set()
-
     def _run(self) -> None:
         try:
-            while not self._stopped():
+            while not self._stopping.is_set():
+                if self._outer_stop.is_set():
+                    # the node is shutting down: no new attempts, but a live connection stays until stop(),
+                    # after the type workers (loop-protocol.md §10.3)
+                    self._stopping.wait(0.5)
+                    continue
                 if self._paused:
                     if self._client is not None:
                         log.info('Loop socket off')
@@ -283,7 +285,7 @@ class LoopSocket:
         """Wait up to `seconds`; True if woken early (stop, pause, resume, a lost connection)."""
         self._wake.clear()
         deadline = time.monotonic() + seconds
-        while not self._stopped():
+        while not (self._stopping.is_set() or self._outer_stop.is_set()):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False

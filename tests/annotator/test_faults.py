@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -118,3 +119,26 @@ def test_loop_restarted_mid_session(tmp_path: Path) -> None:
     finally:
         node.stop()
         loop.stop()
+
+
+class SlowLogic(RecordingLogic):
+    """Takes 0.5 s per event, so a shutdown can start while one is in flight."""
+
+    def handle_user_input(self, user_input: Any, history: Any) -> Any:
+        output = super().handle_user_input(user_input, history)
+        threading.Event().wait(0.5)  # simulated work
+        return output
+
+
+def test_an_event_in_flight_at_shutdown_is_still_acked(make_annotator: Callable[..., AnnotatorNode],
+                                                       devloop: DevLoop) -> None:
+    """Shutdown order (loop-protocol.md §10.3): the frontend workers finish before the Loop socket closes."""
+    logic = SlowLogic()
+    node = make_annotator(logic)
+    acks: list[Any] = []
+    sender = threading.Thread(target=lambda: acks.append(send_raw(devloop, good_input(devloop))), name='sender')
+    sender.start()
+    until(lambda: logic.seen)
+    node.stop()
+    sender.join(10)
+    assert acks and acks[0]['success'] is True
