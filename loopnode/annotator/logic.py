@@ -3,12 +3,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from ..data import SegmentationAnnotation, UserInput
+from ..data import Context, SegmentationAnnotation, UserInput
 
-if TYPE_CHECKING:
-    from .node import AnnotatorNode
+
+class AnnotatorNodeView(Protocol):
+    """What a logic may use of its node (`AnnotatorNode` provides it)."""
+
+    uuid: str
+    name: str
+
+    def image_path(self, context: Context | dict[str, Any], image_uuid: str) -> Path:
+        """Absolute path of the cached image."""
 
 
 @dataclass
@@ -27,9 +35,9 @@ class AnnotatorLogic(ABC):
     """
 
     capabilities: tuple[str, ...] | list[str] = ('segmentation',)
-    node: 'AnnotatorNode | None' = None
+    node: AnnotatorNodeView | None = None
 
-    def init(self, node: 'AnnotatorNode') -> None:
+    def init(self, node: AnnotatorNodeView) -> None:
         """Called by the node at construction; stores `self.node`."""
         self.node = node
 
