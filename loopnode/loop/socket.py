@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from ..errors import NodeNeedsRestartError
 from ..logs import RateLimitedLog
 from ..settings import Settings
 from .http import STATUS_TIMEOUT, LoopHttp
 from .reconnect import BASE_DELAY, HOLD_SECONDS, MAX_DELAY, ReconnectPolicy
-from .socket_acks import ack_ok, failure, run_handler
+from .socket_acks import ack_for_error, ack_ok, failure, run_handler
 from .socket_client import LoopClient
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class LoopSocket:
         self._policy = ReconnectPolicy(base_delay, max_delay, hold, rng or random.Random())
         self._connect_wait = connect_wait
         self._on_attempt = on_attempt  # test/bench hook: called at the start of every attempt
+        self.on_restart: Callable[[], None] | None = None  # a handler raised NodeNeedsRestartError
         self._routes: dict[str, _Route] = {}
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()  # python-socketio's emit is not thread-safe
@@ -227,7 +229,13 @@ class LoopSocket:
         log.debug('Loop event %s', event)
 
         def run() -> None:
-            reply(run_handler(event, route.handler, args))
+            try:
+                reply(run_handler(event, route.handler, args))
+            except NodeNeedsRestartError as e:
+                log.error('%s: the node needs a restart: %s', event, e)
+                reply(ack_for_error(e))
+                if self.on_restart is not None:
+                    self.on_restart()
         try:
             (route.dispatch or self._spawn(event))(args, run)
         except Exception as e:  # noqa: BLE001 - the dispatcher refused the arguments: fail the ack at once

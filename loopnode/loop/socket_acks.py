@@ -6,6 +6,7 @@ import logging
 from typing import Any, Callable
 
 from ..data import SocketResponse
+from ..errors import NodeNeedsRestartError
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,15 @@ def arguments_problem(handler: Callable[..., Any], args: tuple[Any, ...]) -> str
 
 
 def run_handler(event: str, handler: Callable[..., Any], args: tuple[Any, ...]) -> list[Any]:
-    """Call `handler(*args)` and turn its outcome into ack arguments; never raises (§6.3)."""
+    """Call `handler(*args)` and turn its outcome into ack arguments (§6.3); raises only NodeNeedsRestartError."""
     problem = arguments_problem(handler, args)
     if problem is not None:
         log.warning('%s: %s', event, problem)
         return [failure(problem)]
     try:
         return ack_for_result(handler(*args))
+    except NodeNeedsRestartError:
+        raise
     except Exception as e:  # noqa: BLE001 - every handler error becomes a failure ack
         log.warning('%s handler failed: %s', event, e, exc_info=not isinstance(e, EXPECTED_ERRORS))
         return ack_for_error(e)

@@ -12,6 +12,7 @@ import requests
 from loopnode.annotator import AnnotatorNode
 from loopnode.annotator.frontends import FrontendWorkers
 from loopnode.devloop import DevLoop
+from loopnode.errors import NodeNeedsRestartError
 from tests.annotator.conftest import FAST_SOCKET, annotator_settings, send
 from tests.annotator.logics import RecordingLogic
 from tests.helpers import free_port, until
@@ -142,3 +143,17 @@ def test_an_event_in_flight_at_shutdown_is_still_acked(make_annotator: Callable[
     node.stop()
     sender.join(10)
     assert acks and acks[0]['success'] is True
+
+
+class GpuGoneLogic(RecordingLogic):
+    def handle_user_input(self, user_input: Any, history: Any) -> Any:
+        raise NodeNeedsRestartError('GPU is gone')
+
+
+def test_logic_needing_a_restart_fails_the_event_and_exits_75(make_annotator: Callable[..., AnnotatorNode],
+                                                              devloop: DevLoop) -> None:
+    node = make_annotator(GpuGoneLogic())
+    ack = send_raw(devloop, good_input(devloop))
+    assert ack == {'success': False, 'error_msg': 'GPU is gone', 'payload': None}
+    until(node.shutdown_requested.is_set)
+    assert node.exit_code == 75
