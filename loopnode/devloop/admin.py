@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from . import admin_annotator
 from .api_models import upload_zip_format
 from .api_request import ApiError, read_json_object, require_project
 from .context import DevLoopContext
@@ -254,6 +255,7 @@ def create_blueprint(ctx: DevLoopContext, hub: SocketHub) -> Blueprint:
         return jsonify({'requests': ctx.requests.entries(_int_arg('limit', None, 1, 100000))})
 
     _register_fault_routes(admin, ctx)
+    admin_annotator.register(admin, ctx, hub)
     return admin
 
 
