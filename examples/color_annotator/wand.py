@@ -28,7 +28,8 @@ def tolerance_for_drag(seed: tuple[int, int], at: tuple[int, int]) -> float:
 def seed_color(ycbcr: np.ndarray, x: int, y: int) -> np.ndarray:
     """Mean colour of the window around (x, y), clipped at the image border."""
     h, w = ycbcr.shape[:2]
-    window = ycbcr[max(0, y - SEED_RADIUS):min(h, y + SEED_RADIUS + 1), max(0, x - SEED_RADIUS):min(w, x + SEED_RADIUS + 1)]
+    window = ycbcr[max(0, y - SEED_RADIUS):min(h, y + SEED_RADIUS + 1),
+                   max(0, x - SEED_RADIUS):min(w, x + SEED_RADIUS + 1)]
     return window.reshape(-1, 3).mean(axis=0)
 
 

@@ -115,6 +115,7 @@ class ColorLut:
         except (OSError, ValueError) as e:
             raise ValueError(f'{table_path}: not a numpy table: {e}') from None
         if table.shape != (1 << (3 * bits),) or table.dtype != _dtype(len(model.categories)):
-            raise ValueError(f'{table_path}: expected {1 << (3 * bits)} entries of {np.dtype(_dtype(len(model.categories)))}, '
+            expected = np.dtype(_dtype(len(model.categories)))
+            raise ValueError(f'{table_path}: expected {1 << (3 * bits)} entries of {expected}, '
                              f'got shape {table.shape} of {table.dtype}')
         return cls(model, bits, table)

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 RESULT_FILE = 'result.json'
 CHECKPOINT_EVERY = 5          # images between checkpoints (hyperparameter `checkpoint_every`)
 FIT_SHARE = 0.8               # progress share of the pixel-gathering pass; evaluation takes the rest
+# The smallest of a few annotated boxes overestimates the smallest box to expect: scale it down before the
+# detector's minimum region area is derived from it (hyperparameter `box_area_scale`). On the demo project's
+# 3 training images, 1.0 misses 4 % of the boxes of 200 fresh images, 0.4 none, with no false positive.
+BOX_AREA_SCALE = 0.4
 
 
 def report(out: TextIO, progress: float) -> None:
@@ -83,7 +87,9 @@ def train(folder: Path, *, resume: bool = False, out: TextIO = sys.stdout) -> di
     data = TrainingInput.read(folder / INPUT_FILE)
     report(out, 0.0)
     state = gather(folder, data, out, resume)
-    model = fit_from_pixels(data.categories, state.category_pixels(), state.min_box_area)
+    scale = float(data.hyperparameters.get('box_area_scale', BOX_AREA_SCALE))
+    box_areas = {cid: area * scale for cid, area in state.min_box_area.items()}
+    model = fit_from_pixels(data.categories, state.category_pixels(), box_areas)
     matrix = evaluate(model, data, out)
     atomic_write_json(folder / MODEL_FILE, model.to_dict())
     total = matrix.total()
