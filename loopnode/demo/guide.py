@@ -21,7 +21,8 @@ def guide_lines(sample: Path, loop_url: str, urls: dict[str, str], trainer_uuid:
     if 'annotator' in urls:
         lines += [f'3 magic-wand click:        curl -X POST {loop_url}/admin/annotators/any/handle_user_input '
                   f'-H "Content-Type: application/json" -d \'{{"event_type": "left_mouse_down", "x": X, "y": Y, '
-                  f'"image_uuid": "<id of step 2>"}}\'  (then the same with "left_mouse_up")',
+                  f'"image_uuid": "ID"}}\'',
+                  '  (ID of step 2, X Y inside a box of step 1; then the same with "left_mouse_up")',
                   f'  the segmentation:        curl {loop_url}/admin/annotators/annotations']
     if trainer_uuid is not None:
         lines += [f'4 begin a training:        curl -X POST {loop_url}/admin/trainers/{trainer_uuid}/begin_training '

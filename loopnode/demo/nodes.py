@@ -28,13 +28,21 @@ NODE_TYPES: dict[str, tuple[str, str]] = {
     'annotator': ('loopnode.annotator:AnnotatorNode', 'loopnode.examples.color_annotator.logic:MagicWandLogic'),
     'trainer': ('loopnode.trainer:TrainerNode', 'loopnode.examples.color_trainer.logic:ColorTrainerLogic'),
 }
+CONVERTER_LOGGER = 'loopnode.converter.runner'
 START_ORDER = ('detector', 'converter', 'annotator', 'trainer')
 NODE_ENV: dict[str, dict[str, str]] = {  # short intervals, so one cycle takes seconds
     'detector': {'LOOP_POLL_INTERVAL': '1', 'SYNC_CYCLES': '3'},
-    'converter': {'LOOP_POLL_INTERVAL': '2', 'CONVERTER_POLL_INTERVAL': '1'},
+    'converter': {'LOOP_POLL_INTERVAL': '2', 'CONVERTER_POLL_INTERVAL': '2'},
     'annotator': {'LOOP_POLL_INTERVAL': '2'},
     'trainer': {'LOOP_POLL_INTERVAL': '1'},
 }
+
+
+class QuietEmptyPasses(logging.Filter):
+    """Drops the converter's log line of a pass that found nothing to convert (one every 2 s in the demo)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return ' 0 candidate(s)' not in record.getMessage()
 
 
 def load(spec: str) -> Any:
@@ -77,9 +85,11 @@ class DemoNodes:
     loop_url: str = ''
     nodes: dict[str, Any] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)  # node type -> why it is not running
+    _quiet: QuietEmptyPasses = field(default_factory=lambda: QuietEmptyPasses(), repr=False)
 
     def start(self) -> None:
         """Start devloop and every node type that imports; OSError if a port cannot be bound."""
+        logging.getLogger(CONVERTER_LOGGER).addFilter(self._quiet)
         self.loop = DevLoop(self.data / 'devloop', seed='demo', seed_hooks=example_seed_hooks())
         self.loop_url = self.loop.start(self.host, self.loop_port)
         color_blobs_hook(self.loop.store)  # a data folder seeded before the example existed gets the format too
@@ -107,6 +117,7 @@ class DemoNodes:
         if self.loop is not None:
             self.loop.stop()
             self.loop = None
+        logging.getLogger(CONVERTER_LOGGER).removeFilter(self._quiet)
 
     def exit_requested(self) -> Any:
         """The first node that asked to exit (a restart, a fatal error), or None."""
