@@ -22,7 +22,7 @@ from ..devloop.seed import generated_images
 from ..logs import setup_logging
 from .cycle import Cycle, CycleError
 from .guide import guide_lines, node_lines
-from .nodes import DemoNodes
+from .nodes import PORT_ORDER, DemoNodes
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def _announce(sample: Path, demo: DemoNodes) -> None:
     info = detector.model_manager.slot.active_info
     log.info('demo ready: detector %s serves model %s of devloop %s', detector.url,
              info.version if info else '?', demo.loop_url)
-    for line in node_lines(demo.loop_url, demo.nodes):
+    for line in node_lines(demo.loop_url, {t: demo.nodes[t] for t in PORT_ORDER if t in demo.nodes}):
         log.info('  %s', line)
     trainer = demo.nodes.get('trainer')
     for line in guide_lines(sample, demo.loop_url, {t: n.url for t, n in demo.nodes.items()},

@@ -1,8 +1,8 @@
 """The demo's servers: devloop plus the four example nodes, each with its example logic, in one process.
 
-`DemoNodes.start()` starts devloop, then the detector (serving `color_blobs_lut`), the converter
-(`color_blobs` → `color_blobs_lut`), the annotator (magic wand) and the trainer (colour model); `stop()` stops
-them in the reverse order. Node settings are built here, never read from the environment: the demo is
+`DemoNodes.start()` starts devloop, then the converter (`color_blobs` → `color_blobs_lut`, waiting for its
+first pass), the detector (serving `color_blobs_lut`), the annotator (magic wand) and the trainer (colour
+model); `stop()` stops them in the reverse order. Node settings are built here, never read from the environment: the demo is
 self-contained. A node type whose package is missing (e.g. the trainer before it is installed) is left out
 with a warning, so the rest of the demo still runs.
 """
@@ -11,9 +11,11 @@ from __future__ import annotations
 import importlib
 import logging
 import socket
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..devloop import DEMO_ORG, DEMO_PROJECT, DevLoop
 from ..devloop.seed_examples import color_blobs_hook, example_seed_hooks
@@ -29,7 +31,9 @@ NODE_TYPES: dict[str, tuple[str, str]] = {
     'trainer': ('loopnode.trainer:TrainerNode', 'loopnode.examples.color_trainer.logic:ColorTrainerLogic'),
 }
 CONVERTER_LOGGER = 'loopnode.converter.runner'
-START_ORDER = ('detector', 'converter', 'annotator', 'trainer')
+PORT_ORDER = ('detector', 'converter', 'annotator', 'trainer')
+START_ORDER = ('converter', 'detector', 'annotator', 'trainer')  # the converter's first pass before the detector
+FIRST_PASS_TIMEOUT = 10.0
 NODE_ENV: dict[str, dict[str, str]] = {  # short intervals, so one cycle takes seconds
     'detector': {'LOOP_POLL_INTERVAL': '1', 'SYNC_CYCLES': '3'},
     'converter': {'LOOP_POLL_INTERVAL': '2', 'CONVERTER_POLL_INTERVAL': '2'},
@@ -93,20 +97,37 @@ class DemoNodes:
         self.loop = DevLoop(self.data / 'devloop', seed='demo', seed_hooks=example_seed_hooks())
         self.loop_url = self.loop.start(self.host, self.loop_port)
         color_blobs_hook(self.loop.store)  # a data folder seeded before the example existed gets the format too
+        classes: dict[str, tuple[Any, Any]] = {}
+        ports: dict[str, int] = {}
         next_port = self.detector_port
-        for node_type in START_ORDER:
+        for node_type in PORT_ORDER:  # the detector keeps its port; the others take the next free ones
             try:
-                node_class, logic = load(NODE_TYPES[node_type][0]), load(NODE_TYPES[node_type][1])()
+                classes[node_type] = load(NODE_TYPES[node_type][0]), load(NODE_TYPES[node_type][1])()
             except ImportError as e:
                 log.warning('the %s is not available, the demo runs without it: %s', node_type, e)
                 self.missing[node_type] = str(e)
                 continue
-            port = free_port_from(self.host, next_port)
-            next_port = port + 1 if port else 0
-            settings = node_settings(node_type, self.data / node_type, self.loop_url, self.host, port, self.log_level)
+            ports[node_type] = free_port_from(self.host, next_port)
+            next_port = ports[node_type] + 1 if ports[node_type] else 0
+        for node_type in START_ORDER:
+            if node_type not in classes:
+                continue
+            node_class, logic = classes[node_type]
+            settings = node_settings(node_type, self.data / node_type, self.loop_url, self.host, ports[node_type],
+                                     self.log_level)
             node = node_class(logic, name=settings.node_name, settings=settings)
             node.start()
             self.nodes[node_type] = node
+            if node_type == 'converter':
+                self._first_pass(node)
+
+    @staticmethod
+    def _first_pass(node: Any) -> None:
+        """Let the converter's first pass add color_blobs_lut to the demo models before the detector asks."""
+        pause = threading.Event()
+        deadline = time.monotonic() + FIRST_PASS_TIMEOUT
+        while node.passes.passes_done < 1 and time.monotonic() < deadline and not pause.wait(0.05):
+            pass
 
     def stop(self) -> None:
         """Stop the nodes (last started first), then devloop."""
@@ -123,7 +144,3 @@ class DemoNodes:
         """The first node that asked to exit (a restart, a fatal error), or None."""
         return next((n for n in self.nodes.values() if n.shutdown_requested.is_set()), None)
 
-    def on_each(self, action: Callable[[str, Any], None]) -> None:
-        for node_type in START_ORDER:
-            if node_type in self.nodes:
-                action(node_type, self.nodes[node_type])
