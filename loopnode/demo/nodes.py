@@ -34,6 +34,9 @@ CONVERTER_LOGGER = 'loopnode.converter.runner'
 PORT_ORDER = ('detector', 'converter', 'annotator', 'trainer')
 START_ORDER = ('converter', 'detector', 'annotator', 'trainer')  # the converter's first pass before the detector
 FIRST_PASS_TIMEOUT = 10.0
+# The detector caches models by version only: a demo-data folder of the older demo, whose detector served
+# `color_blobs`, would hand it a 1.1 without the table. A folder of its own keeps such a folder working.
+DATA_FOLDERS = {'detector': 'detector-lut'}
 NODE_ENV: dict[str, dict[str, str]] = {  # short intervals, so one cycle takes seconds
     'detector': {'LOOP_POLL_INTERVAL': '1', 'SYNC_CYCLES': '3'},
     'converter': {'LOOP_POLL_INTERVAL': '2', 'CONVERTER_POLL_INTERVAL': '2'},
@@ -113,8 +116,8 @@ class DemoNodes:
             if node_type not in classes:
                 continue
             node_class, logic = classes[node_type]
-            settings = node_settings(node_type, self.data / node_type, self.loop_url, self.host, ports[node_type],
-                                     self.log_level)
+            folder = self.data / DATA_FOLDERS.get(node_type, node_type)
+            settings = node_settings(node_type, folder, self.loop_url, self.host, ports[node_type], self.log_level)
             node = node_class(logic, name=settings.node_name, settings=settings)
             node.start()
             self.nodes[node_type] = node
