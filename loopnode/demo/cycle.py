@@ -80,6 +80,9 @@ class Cycle:
         return self._json('POST', detector.url + '/detect', step, files={'file': ('image.jpg', jpeg, 'image/jpeg')},
                           headers=headers or {})
 
+    def _received(self) -> list[dict[str, Any]]:
+        return self.session.get(self.loop + '/admin/received/images', timeout=TIMEOUT).json()['images']
+
     def _models(self) -> list[dict[str, Any]]:
         return self.session.get(self.loop + API + '/models', timeout=TIMEOUT).json()['models']
 
@@ -115,14 +118,16 @@ class Cycle:
         step = 'detect and upload'
         categories = self.demo.loop.store.categories(DEMO_ORG, DEMO_PROJECT)  # type: ignore[union-attr]
         self.sample = generated_images(DEMO_ORG, DEMO_PROJECT, categories, {'inbox': 1}, seed=FRESH_SEED - 1)[0]
-        before = len(self.session.get(self.loop + '/admin/received/images', timeout=TIMEOUT).json()['images'])
+        before = len(self._received())
         body = self._detect(self.sample.jpeg, step, {'autoupload': 'all'})
         self.boxes = body['box_detections']
         if not self.boxes:
             raise CycleError(step, f'no box detected on the sample: {body}')
-        images = self._wait(step, 'the upload reaching devloop', lambda: (lambda imgs: imgs if len(imgs) > before
-                            else None)(self.session.get(self.loop + '/admin/received/images',
-                                                        timeout=TIMEOUT).json()['images']))
+
+        def arrived() -> list[dict[str, Any]] | None:
+            now = self._received()
+            return now if len(now) > before else None
+        images = self._wait(step, 'the upload reaching devloop', arrived)
         self.uploaded = images[-1]['id']
         return (f'{len(self.boxes)} boxes, {len(body["point_detections"])} points by model '
                 f'{self.boxes[0]["model_name"]}; devloop received image {self.uploaded}')
