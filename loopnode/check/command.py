@@ -1,4 +1,4 @@
-"""`loopnode check [--env FILE] [--unit FILE] [--logic SPEC] [detector|trainer|annotator|converter]`.
+"""`loopnode check [--env FILE] [--unit FILE | --no-unit] [--logic SPEC] [detector|trainer|annotator|converter]`.
 
 Builds the node's environment as systemd would (the unit's Environment=, then the env file), parses the
 settings exactly as the node does (every error at once, exit 78), then checks what the node will need, one
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                              'this process\'s environment)')
     parser.add_argument('--unit', type=Path, metavar='FILE',
                         help=f'the systemd unit (default: {UNIT_FOLDER}/loopnode-<type>.service if it exists)')
+    parser.add_argument('--no-unit', action='store_true', help='ignore any installed unit (check the env file alone)')
     parser.add_argument('--logic', metavar='PKG.MODULE:NAME', help='default: LOOPNODE_LOGIC of the env file')
     return parser
 
@@ -38,10 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 class Environment:
     """The node's environment as systemd would build it, and the problems met while reading the files."""
 
-    def __init__(self, node_type: str, env_file: Path | None, unit_file: Path | None) -> None:
+    def __init__(self, node_type: str, env_file: Path | None, unit_file: Path | None, *, no_unit: bool = False) -> None:
         self.errors: list[CheckLine] = []
         default_unit = UNIT_FOLDER / f'loopnode-{node_type}.service'
         self.unit_path: Path | None = unit_file or (default_unit if default_unit.is_file() else None)
+        if no_unit:
+            self.unit_path = None
         self.unit: ServiceUnit | None = None
         if self.unit_path is not None:
             text = self._read(self.unit_path, 'unit')
@@ -87,7 +90,7 @@ def setting_line(error: ConfigError, env: Environment) -> CheckLine:
 def run_checks(args: argparse.Namespace, out: TextIO) -> int:
     """Print one line per check and return the exit code."""
     node_type: str = args.node_type
-    env = Environment(node_type, args.env, args.unit)
+    env = Environment(node_type, args.env, args.unit, no_unit=args.no_unit)
     write = _writer(out)
     write(f'loopnode check {node_type} ({env.describe()})')
     settings, problems = Settings.problems_in_env(env.values, node_type)
