@@ -82,8 +82,8 @@ class ServiceUnit:
 
     def writable_roots(self) -> tuple[str, ...]:
         """Folders the service may write under `ProtectSystem=strict`: StateDirectory= and ReadWritePaths=."""
-        states = tuple(f'/var/lib/{name}' for name in self.state_directories)
-        return states + tuple(path.lstrip('-+') for path in self.read_write_paths)
+        states = [f'/var/lib/{name}' for name in self.state_directories]
+        return tuple(dict.fromkeys(states + [path.lstrip('-+') for path in self.read_write_paths]))
 
 
 def parse_service_unit(text: str) -> ServiceUnit:

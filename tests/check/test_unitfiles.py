@@ -33,7 +33,7 @@ def test_unit_service_section() -> None:
     assert unit.environment_files == ('-/etc/loopnode/detector.env',)
     assert unit.executable == '/opt/loopnode/venv/bin/loopnode'
     assert unit.supplementary_groups == ()  # an empty assignment resets the list
-    assert unit.writable_roots() == ('/var/lib/loopnode', '/var/lib/loopnode', '/srv/data')
+    assert unit.writable_roots() == ('/var/lib/loopnode', '/srv/data')  # each once
     assert unit.protect_system == 'strict'
 
 
