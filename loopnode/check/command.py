@@ -158,6 +158,8 @@ def _writer(out: TextIO) -> Any:
 
     def write(line: CheckLine | str) -> None:
         text = line.render(ascii_only=ascii_only) if isinstance(line, CheckLine) else line
+        if ascii_only:  # e.g. '…' in a hint or a path in another script
+            text = text.encode(out.encoding or 'ascii', 'replace').decode(out.encoding or 'ascii')
         out.write(text + '\n')
         out.flush()
     return write
