@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Callable, Iterator, Sequence, TextIO
 
 from ..errors import ConfigError
 from ..logs import setup_logging
@@ -43,8 +43,9 @@ class Environment:
         self.errors: list[CheckLine] = []
         default_unit = UNIT_FOLDER / f'loopnode-{node_type}.service'
         self.unit_path: Path | None = unit_file or (default_unit if default_unit.is_file() else None)
+        self.no_unit_reason = f'none installed at {default_unit}'
         if no_unit:
-            self.unit_path = None
+            self.unit_path, self.no_unit_reason = None, 'not checked (--no-unit)'
         self.unit: ServiceUnit | None = None
         if self.unit_path is not None:
             text = self._read(self.unit_path, 'unit')
@@ -113,7 +114,7 @@ def run_checks(args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
-def _node_checks(settings: Settings, env: Environment, logic_spec: str | None) -> Any:
+def _node_checks(settings: Settings, env: Environment, logic_spec: str | None) -> Iterator[CheckLine]:
     """The checks after the settings, in the order the node needs them (a generator: each line shows at once)."""
     yield local.check_data_folder(settings, env.unit)
     yield local.check_port(settings)
@@ -145,10 +146,13 @@ def _node_checks(settings: Settings, env: Environment, logic_spec: str | None) -
                         yield loop_checks.check_models_in_format(http, logic.model_format, target)
     finally:
         http.close()
-    yield local.check_unit(env.unit_path, env.unit, env.values or {})
+    if env.unit_path is None or env.unit is None:
+        yield skipped('systemd unit', env.no_unit_reason, 'see docs/systemd.md, or pass --unit FILE')
+    else:
+        yield local.check_unit(env.unit_path, env.unit, env.values or {})
 
 
-def _writer(out: TextIO) -> Any:
+def _writer(out: TextIO) -> Callable[[CheckLine | str], None]:
     """A function writing a line or a CheckLine to `out`, in ASCII when `out` cannot encode the marks."""
     try:
         '✔✖–→'.encode(out.encoding or 'ascii')

@@ -165,11 +165,8 @@ def check_current_model(settings: Settings, factory: Any) -> CheckLine:
     return passed(subject, f'{folder.name} loads ({(time.monotonic() - started) * 1000:.0f} ms to build)')
 
 
-def check_unit(unit_path: Path | None, unit: ServiceUnit | None, environ: dict[str, str]) -> CheckLine:
+def check_unit(unit_path: Path, unit: ServiceUnit, environ: dict[str, str]) -> CheckLine:
     """The unit's ExecStart program exists and is executable, its variables are set, its User= exists."""
-    if unit is None or unit_path is None:
-        where = f' at {unit_path}' if unit_path else ''
-        return skipped('systemd unit', f'none installed{where}', 'see docs/systemd.md, or pass --unit FILE')
     subject = f'systemd unit {unit_path.name}'
     if not unit.exec_start:
         return failed(subject, 'has no ExecStart=', 'install the unit from loopnode\'s systemd/ folder')

@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from loopnode.devloop import DevLoop
-from tests.check.robot import Robot, snapshot
+from tests.check.robot import CheckRun, Robot, snapshot
 from tests.helpers import free_port
 
 
@@ -22,11 +22,11 @@ def robot(devloop: DevLoop, tmp_path: Path) -> Robot:
     return Robot(tmp_path / 'robot', devloop.url)
 
 
-def checked(robot: Robot, *args: str, **kwargs: object):  # type: ignore[no-untyped-def]
+def checked(robot: Robot, *args: str, extra_env: dict[str, str] | None = None) -> CheckRun:
     """Run the check and assert that it left the robot's folder exactly as it was."""
     robot.write_env()
     before = snapshot(robot.root)
-    run = robot.run(*args, **kwargs)  # type: ignore[arg-type]
+    run = robot.run(*args, extra_env=extra_env)
     assert snapshot(robot.root) == before, 'loopnode check changed files'
     return run
 
@@ -176,8 +176,7 @@ def test_every_settings_error_at_once(robot: Robot) -> None:
     assert [line.split(':')[0] for line in run.failures] == [
         f'✖ env file {robot.env_file}', '✖ setting LOG_LEVEL', '✖ setting NODE_PORT',
         '✖ setting USE_BACKDOOR_CONTROLS', '✖ setting MIN_UNCERTAIN_THRESHOLD']
-    failures = run.failures
-    assert "'export LOOP_PROJECT=demo' is not NAME=VALUE" in failures[0]
+    assert "'export LOOP_PROJECT=demo' is not NAME=VALUE" in run.failures[0]
 
 
 def test_current_model_that_does_not_load(robot: Robot) -> None:
