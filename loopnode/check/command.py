@@ -13,6 +13,7 @@ from typing import Callable, Iterator, Sequence, TextIO
 
 from ..errors import ConfigError
 from ..logs import setup_logging
+from ..loop.http import LoopHttp
 from ..settings import NODE_TYPES, Settings
 from . import local, loop_checks
 from .report import EXIT_CONFIG, CheckLine, Mark, failed, passed, skipped, summary, warned
@@ -125,19 +126,20 @@ def _node_checks(settings: Settings, env: Environment, logic_spec: str | None) -
         yield local.check_current_model(settings, logic)
     status = loop_checks.check_loop_status(settings)
     yield status
-    http = loop_checks.LoopHttp(settings)
+    http = LoopHttp(settings)
+    rest = ', models' if settings.node_type == 'detector' else ''
     try:
         if status.mark is Mark.FAIL:
-            yield skipped('login, project, models', 'not checked: the Loop did not answer')
+            yield skipped(f'login, project{rest}', 'not checked: the Loop did not answer')
         else:
             login = loop_checks.check_login(http, settings)
             yield login
             if login.mark is Mark.FAIL:
-                yield skipped('project, models', 'not checked: login failed')
+                yield skipped(f'project{rest}', 'not checked: login failed')
             else:
                 project = loop_checks.check_project(http, settings)
                 yield project
-                if project.mark is Mark.FAIL:
+                if project.mark is Mark.FAIL and rest:
                     yield skipped('models', 'not checked: no such project')
                 elif settings.node_type == 'detector':
                     target_line, target = loop_checks.deployment_target(http)
