@@ -1,6 +1,6 @@
 # Every target creates .venv on first use and installs loopnode into it.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -45,7 +45,7 @@ wheelhouse: $(STAMP)
 	ls $(WHEELHOUSE)
 
 clean:
-	rm -rf $(VENV) .venv-compat .venv-upstream *.egg-info build dist
+	rm -rf $(VENV) .venv310 .venv-compat .venv-upstream *.egg-info build dist
 
 include compat/Makefile.inc
 include bench/Makefile.inc

@@ -23,7 +23,7 @@ import loopnode
 from tests.helpers import free_port, until
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+VENV = Path(sys.executable).parent.parent  # the venv running the tests (.venv, or .venv310 in CI)
 
 
 def run(*command: str | Path, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -81,8 +81,10 @@ def test_sdist_and_wheel_pass_twine_check(dist: Path) -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`make wheelhouse` for this machine, then a fresh venv (outside the checkout) installed from it, no index."""
     wheelhouse = tmp_path_factory.mktemp('offline') / 'wheelhouse'
-    run('make', '--no-print-directory', '-o', '.venv/.installed', 'wheelhouse', f'BIN={BIN}',
-        f'WHEELHOUSE={wheelhouse}', timeout=600)
+    # this venv's make variables; -o: never (re)install it from here, whatever the stamp's age
+    make_env = {k: v for k, v in os.environ.items() if k not in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL')}
+    subprocess.run(['make', '--no-print-directory', '-o', f'{VENV}/.installed', 'wheelhouse', f'VENV={VENV}',
+                    f'WHEELHOUSE={wheelhouse}'], cwd=REPO, env=make_env, check=True, capture_output=True, timeout=600)
     target = tmp_path_factory.mktemp('robot') / 'venv'
     venv.EnvBuilder(with_pip=True).create(target)
     environ = {**os.environ, 'PIP_NO_INDEX': '1', 'PIP_FIND_LINKS': str(wheelhouse), 'PIP_CONFIG_FILE': os.devnull}

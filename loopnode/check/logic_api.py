@@ -1,10 +1,12 @@
 """Does a `--logic` object have the API its node type calls? Duck typing on the hook names of the spec.
 
 detector.md §5.1 (factory), trainer.md §9, annotator-converter.md §A6 and §B4. Members are looked up on the
-class where possible, so properties such as `training_progress` are not evaluated.
+class where possible, so properties such as `training_progress` are not evaluated. A hook still inherited
+from loopnode's own base class (whose version raises NotImplementedError) counts as missing.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 TRAINER_REQUIRED = ('training_progress', 'model_architecture', 'provided_pretrained_models',
@@ -24,6 +26,18 @@ def _has(obj: Any, name: str) -> bool:
 
 def _callable(obj: Any, name: str) -> bool:
     return callable(getattr(obj, name, None))
+
+
+def _inherited(obj: Any, names: tuple[str, ...], module: str, class_name: str) -> list[str]:
+    """The hooks of `names` that obj's class takes unchanged from loopnode's `module.class_name` (if it exists)."""
+    try:
+        base = getattr(importlib.import_module(module), class_name)
+    except (ImportError, AttributeError):
+        return []
+    if not isinstance(obj, base):
+        return []
+    return [f'{name} is not implemented (still {class_name}\'s)' for name in names
+            if name in vars(base) and getattr(type(obj), name, None) is vars(base)[name]]
 
 
 def _format_of(obj: Any, name: str) -> tuple[str | None, str | None]:
@@ -46,6 +60,8 @@ def logic_api_problems(node_type: str, logic: Any) -> tuple[list[str], str]:
         model_format, error = _format_of(logic, 'model_format')
         missing = [error] if error else []
         missing += [f'{name} is missing' for name in TRAINER_REQUIRED if not _has(logic, name)]
+        missing += _inherited(logic, TRAINER_REQUIRED, 'loopnode.trainer', 'TrainerLogicGeneric')
+        missing += _inherited(logic, TRAINER_EXECUTOR, 'loopnode.trainer', 'TrainerLogic')
         generic = all(_callable(logic, name) for name in TRAINER_GENERIC)
         executor = [name for name in TRAINER_EXECUTOR if not _callable(logic, name)]
         if not generic and executor:
@@ -57,6 +73,7 @@ def logic_api_problems(node_type: str, logic: Any) -> tuple[list[str], str]:
         return missing, 'an annotator logic'
     if node_type == 'converter':
         missing = [f'{name} is missing' for name in CONVERTER_REQUIRED if not _callable(logic, name)]
+        missing += _inherited(logic, CONVERTER_REQUIRED, 'loopnode.converter', 'ConverterLogic')
         formats = []
         for name in CONVERTER_ATTRIBUTES:
             value, error = _format_of(logic, name)

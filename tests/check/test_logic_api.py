@@ -57,6 +57,27 @@ def test_annotator_and_converter() -> None:
         'target_format must be a non-empty string (got None)']
 
 
+def test_the_shipped_mock_logics_pass() -> None:
+    """The mocks of main's annotator and converter nodes have the API their nodes call."""
+    from loopnode.annotator import MockAnnotatorLogic
+    from loopnode.converter import MockConverterLogic
+    assert logic_api_problems('annotator', MockAnnotatorLogic()) == ([], 'an annotator logic')
+    assert logic_api_problems('converter', MockConverterLogic()) == (
+        [], 'a converter logic from mocked to mocked_converted')
+
+
+def test_a_hook_left_to_the_base_class_counts_as_missing() -> None:
+    """A ConverterLogic subclass without `get_converted_files` still has the base's NotImplementedError one."""
+    from loopnode.converter import ConverterLogic
+
+    class HalfDone(ConverterLogic):
+        def _convert(self, model_information: Any) -> None:
+            pass
+
+    problems, _ = logic_api_problems('converter', HalfDone('onnx', 'tensorrt'))
+    assert problems == ["get_converted_files is not implemented (still ConverterLogic's)"]
+
+
 def test_unknown_node_type() -> None:
     with pytest.raises(ValueError):
         logic_api_problems('robot', object())
