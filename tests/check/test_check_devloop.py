@@ -217,3 +217,23 @@ def test_login_refused_and_accepted(tmp_path: Path) -> None:
         assert run.line('✖ project zauberzeug/demo').endswith('set LOOP_USERNAME and LOOP_PASSWORD')
     finally:
         loop.stop()
+
+
+def test_data_folder_under_the_units_state_directory_is_left_to_systemd(robot: Robot) -> None:
+    """DATA_FOLDER under a StateDirectory= that does not exist yet: ✔ systemd creates it; the check does not."""
+    state = f'loopnode-check-test-{os.getpid()}'
+    text = robot.unit_file.read_text(encoding='utf-8').replace('StateDirectory=loopnode', f'StateDirectory={state}')
+    robot.unit_file.write_text(text, encoding='utf-8')
+    robot.env['DATA_FOLDER'] = f'/var/lib/{state}/detector'
+    run = checked(robot)
+    assert run.code == 0, '\n'.join(run.lines)
+    assert f'systemd creates /var/lib/{state} for ' in run.line(f'✔ data folder /var/lib/{state}/detector')
+    assert not Path(f'/var/lib/{state}').exists()
+
+
+def test_alias_warnings_are_shown_but_do_not_fail(robot: Robot) -> None:
+    """LOOP_PROJECT and its alias PROJECT set differently: a `!` line naming both; still exit 0."""
+    robot.env['PROJECT'] = 'other'
+    run = checked(robot)
+    assert run.code == 0, '\n'.join(run.lines)
+    assert "LOOP_PROJECT and PROJECT are both set and differ; using LOOP_PROJECT='demo'" in run.line('! settings')
