@@ -25,3 +25,4 @@ clean:
 
 include compat/Makefile.inc
 include bench/Makefile.inc
+include conformance/Makefile.inc
