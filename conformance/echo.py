@@ -1,6 +1,7 @@
 """The echo endpoint Autobahn's fuzzing client talks to: every message back as it came, on any path."""
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 from typing import Any, Callable, Iterable
 
@@ -9,16 +10,26 @@ from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 from loopnode.service.fastws import FastWebSocketWSGI
 from loopnode.service.sockets import MAX_HTTP_BUFFER_SIZE
 
+log = logging.getLogger(__name__)
+
 DRIVERS: dict[str, type] = {'fastws': FastWebSocketWSGI, 'simple-websocket': SimpleWebSocketWSGI}
 
 
 def echo_handler(ws: Any) -> None:
-    """engine.io-style handler: `wait()` a message, `send()` it back, until `wait()` says the peer is gone."""
+    """Echo each message back; like engine.io's handler, an error in `wait()` ends the loop and `close()` follows."""
     while True:
-        message = ws.wait()
+        try:
+            message = ws.wait()
+        except Exception as e:  # noqa: BLE001 - engine.io treats any receive error as the end of the connection
+            log.warning('wait() raised %r; closing', e)
+            break
         if message is None:
-            return
-        ws.send(message)
+            break
+        try:
+            ws.send(message)
+        except OSError:
+            break
+    ws.close()
 
 
 def echo_app(driver: str = 'fastws', max_message: int = MAX_HTTP_BUFFER_SIZE) -> Callable[..., Iterable[bytes]]:
