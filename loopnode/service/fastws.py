@@ -146,6 +146,11 @@ class FrameSocket:
         Without `on_data` the payload is unmasked once at the end (the fast path for binary frames); with it,
         each chunk is unmasked and handed to `on_data` as it arrives (text frames: UTF-8 fails fast).
         """
+        if on_data is None and len(self._buffer) >= length:  # small frames: all buffered already
+            payload = self._buffer[:length]
+            del self._buffer[:length]
+            unmask(payload, mask)
+            return payload
         payload = bytearray(length)
         have = min(len(self._buffer), length)
         payload[:have] = self._buffer[:have]
@@ -192,13 +197,6 @@ class FrameSocket:
         decoder: codecs.IncrementalDecoder | None = None
         message_opcode = None
         size = 0
-
-        def decode(chunk: memoryview) -> None:
-            assert decoder is not None
-            try:
-                texts.append(decoder.decode(chunk))
-            except UnicodeDecodeError:
-                raise self._fail(CLOSE_INVALID_DATA, 'text message is not UTF-8') from None
         while True:
             fin, opcode, length, mask = self._header()
             if opcode & 0x8:
@@ -212,6 +210,8 @@ class FrameSocket:
                     raise self._fail(CLOSE_PROTOCOL, 'new message inside a fragmented one')
                 message_opcode = opcode
                 if opcode == OP_TEXT:
+                    if fin and len(self._buffer) >= length:  # a whole text message already here (the common case)
+                        return self._decode(self._payload(length, mask))
                     decoder = UTF8_DECODER()
             else:
                 raise self._fail(CLOSE_PROTOCOL, f'reserved opcode {opcode:#x}')
@@ -220,16 +220,23 @@ class FrameSocket:
                 raise self._fail(CLOSE_TOO_BIG, 'message too big')
             if decoder is None:
                 parts.append(self._payload(length, mask))
-            else:
-                self._payload(length, mask, decode)
+            elif len(self._buffer) >= length:
+                texts.append(self._decode(self._payload(length, mask), decoder))
+            else:  # UTF-8 is checked chunk by chunk as the frame arrives, so an invalid text fails fast
+                self._payload(length, mask, lambda chunk: texts.append(self._decode(chunk, decoder)))
             if fin:
                 if decoder is not None:
-                    try:
-                        texts.append(decoder.decode(b'', final=True))
-                    except UnicodeDecodeError:
-                        raise self._fail(CLOSE_INVALID_DATA, 'text message ends inside a character') from None
-                    return texts[0] if len(texts) == 1 else ''.join(texts)
+                    texts.append(self._decode(b'', decoder, final=True))
+                    return ''.join(texts)
                 return bytes(parts[0] if len(parts) == 1 else bytearray().join(parts))
+
+    def _decode(self, data: bytes | bytearray | memoryview, decoder: codecs.IncrementalDecoder | None = None,
+                final: bool = False) -> str:
+        """UTF-8 text of a whole message (no decoder) or of the next part of one; closes with 1007 if invalid."""
+        try:
+            return str(data, 'utf-8') if decoder is None else decoder.decode(data, final)
+        except UnicodeDecodeError:
+            raise self._fail(CLOSE_INVALID_DATA, 'text message is not UTF-8') from None
 
     def _send_frame(self, opcode: int, payload: bytes) -> None:
         header = frame_header(opcode, len(payload))
