@@ -19,6 +19,7 @@ import binascii
 import codecs
 import hashlib
 import logging
+import select
 import socket
 import struct
 import threading
@@ -103,6 +104,7 @@ class FrameSocket:
         self.connected = True
         self._buffer = bytearray()
         self._send_lock = threading.Lock()
+        self._poll: Any = None  # select.poll on the socket, made on first use
 
     def _fill(self, n: int) -> None:
         """Make `self._buffer` hold at least n bytes."""
@@ -143,35 +145,46 @@ class FrameSocket:
                  on_data: Callable[[memoryview], None] | None = None) -> bytearray:
         """The next `length` bytes unmasked: what is buffered, then recv_into() straight into the result.
 
-        Without `on_data` the payload is unmasked once at the end (the fast path for binary frames); with it,
-        each chunk is unmasked and handed to `on_data` as it arrives (text frames: UTF-8 fails fast).
+        With `on_data` (text), every unmasked byte is handed to it once, in order: what has arrived so far
+        before each read that would block (so invalid UTF-8 fails fast while the peer stalls), the rest at
+        the end; a frame that arrives without a stall is handed over in one piece.
         """
-        if on_data is None and len(self._buffer) >= length:  # small frames: all buffered already
+        if len(self._buffer) >= length:  # small frames: all buffered already
             payload = self._buffer[:length]
             del self._buffer[:length]
             unmask(payload, mask)
+            if on_data is not None:
+                on_data(memoryview(payload))
             return payload
         payload = bytearray(length)
-        have = min(len(self._buffer), length)
-        payload[:have] = self._buffer[:have]
-        del self._buffer[:have]
+        have = len(self._buffer)
+        payload[:have] = self._buffer
+        self._buffer.clear()
         view = memoryview(payload)
         done = 0
-        while True:
-            if on_data is not None and have > done:
-                chunk = view[done:have]
+        while have < length:
+            if on_data is not None and have > done and not self._readable():
+                chunk = bytearray(view[done:have])  # a copy: the payload is unmasked once, aligned, at the end
                 unmask(chunk, mask[done % 4:] + mask[:done % 4])
-                on_data(chunk)
+                on_data(memoryview(chunk))
                 done = have
-            if have == length:
-                break
             got = self.sock.recv_into(view[have:])
             if not got:
                 raise WebSocketClosed('connection closed by peer')
             have += got
-        if on_data is None:
-            unmask(payload, mask)
+        unmask(payload, mask)
+        if on_data is not None:
+            on_data(view[done:])
         return payload
+
+    def _readable(self) -> bool:
+        """True if a read would not block now (a zero-timeout poll); where poll() is missing, always False."""
+        if self._poll is None:
+            if not hasattr(select, 'poll'):
+                return False
+            self._poll = select.poll()
+            self._poll.register(self.sock, select.POLLIN)
+        return bool(self._poll.poll(0))
 
     def _control(self, opcode: int, payload: bytearray) -> None:
         """Answer a ping, ignore a pong, echo a valid close (then raise WebSocketClosed), refuse other opcodes."""
@@ -220,15 +233,20 @@ class FrameSocket:
                 raise self._fail(CLOSE_TOO_BIG, 'message too big')
             if decoder is None:
                 parts.append(self._payload(length, mask))
-            elif len(self._buffer) >= length:
-                texts.append(self._decode(self._payload(length, mask), decoder))
-            else:  # UTF-8 is checked chunk by chunk as the frame arrives, so an invalid text fails fast
-                self._payload(length, mask, lambda chunk: texts.append(self._decode(chunk, decoder)))
+            else:  # UTF-8 is checked as the frame arrives, so an invalid text fails fast
+                self._payload(length, mask, lambda chunk: self._decode_into(texts, chunk, decoder))
             if fin:
                 if decoder is not None:
-                    texts.append(self._decode(b'', decoder, final=True))
-                    return ''.join(texts)
+                    self._decode_into(texts, b'', decoder, final=True)
+                    return texts[0] if len(texts) == 1 else ''.join(texts)
                 return bytes(parts[0] if len(parts) == 1 else bytearray().join(parts))
+
+    def _decode_into(self, texts: list[str], data: bytes | memoryview, decoder: codecs.IncrementalDecoder,
+                     final: bool = False) -> None:
+        """Append the text of the next part of a message to `texts` (if any: a lone str needs no join)."""
+        text = self._decode(data, decoder, final)
+        if text:
+            texts.append(text)
 
     def _decode(self, data: bytes | bytearray | memoryview, decoder: codecs.IncrementalDecoder | None = None,
                 final: bool = False) -> str:
