@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,12 @@ from .summary import DECLINED_GROUPS, render_markdown, summarize
 
 log = logging.getLogger('conformance')
 HERE = Path(__file__).resolve().parent
+
+
+def server_cpu() -> float:
+    """CPU seconds of this process (the echo server; wstest is a child): less load-bound than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def fuzzing_spec(url: str, agent: str, outdir: Path, cases: list[str]) -> dict:
@@ -46,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     server = HttpServer(echo_app(args.driver), '127.0.0.1', 0, name='conformance-http')
     server.start()
+    cpu_before = server_cpu()
     try:
         spec_path = outdir / 'fuzzingclient.json'
         url = server.url.replace('http://', 'ws://')
@@ -56,11 +64,13 @@ def main(argv: list[str] | None = None) -> int:
             result = subprocess.run(wstest, cwd=outdir, stdout=wstest_log, stderr=subprocess.STDOUT,
                                     timeout=args.timeout)
     finally:
+        cpu = server_cpu() - cpu_before
         server.shutdown(grace=2.0)
     if result.returncode != 0:
         log.error('wstest exited with %d; see %s', result.returncode, outdir / 'wstest.log')
         return 2
     summary = summarize(json.loads((outdir / 'index.json').read_text()), args.driver)
+    summary.server_cpu_s = cpu
     text = render_markdown(summary)
     (outdir / 'summary.md').write_text(text + '\n')
     log.info('%s\n\nReports: %s', text, outdir)

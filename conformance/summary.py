@@ -27,6 +27,7 @@ class Summary:
     close: Counter = field(default_factory=Counter)
     misses: dict[str, list[str]] = field(default_factory=dict)  # 'FAILED', 'close WRONG CODE', ... -> case ids
     duration_ms: dict[str, int] = field(default_factory=dict)  # top-level group ('9') -> sum of case durations
+    server_cpu_s: float | None = None  # CPU time of the echo server over the run, if measured
 
     @property
     def passed(self) -> bool:
@@ -68,6 +69,8 @@ def render_markdown(summary: Summary) -> str:
              '| group | ' + ' | '.join(f'{g}.*' for g in summary.duration_ms) + ' |',
              '|---' * (len(summary.duration_ms) + 1) + '|',
              '| duration (ms) | ' + ' | '.join(str(ms) for ms in summary.duration_ms.values()) + ' |']
+    if summary.server_cpu_s is not None:
+        lines += ['', f'Echo server CPU over the run: {summary.server_cpu_s:.2f} s.']
     unknown = sorted(set(summary.behaviour) - set(BEHAVIOURS)) + sorted(set(summary.close) - set(CLOSE_BEHAVIOURS))
     if unknown:
         lines += ['', 'Other behaviours: ' + ', '.join(unknown)]

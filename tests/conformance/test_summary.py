@@ -32,7 +32,9 @@ def test_counts_misses_and_durations_per_group() -> None:
 def test_all_ok_and_informational_passes() -> None:
     summary = summarize({'a': {'1.1.1': result(), '7.1.6': result('INFORMATIONAL', 'INFORMATIONAL')}})
     assert summary.passed and summary.misses == {}
-    assert 'Goal met' in render_markdown(summary)
+    assert 'Goal met' in render_markdown(summary) and 'CPU' not in render_markdown(summary)
+    summary.server_cpu_s = 1.234
+    assert 'Echo server CPU over the run: 1.23 s.' in render_markdown(summary)
 
 
 def test_unclean_close_and_empty_report_miss_the_goal() -> None:
