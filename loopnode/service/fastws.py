@@ -7,7 +7,9 @@ the engine.io thread through a `Condition`. A raw 640×480×3 frame (921,600 byt
 thread hop. `FastWebSocketWSGI` reads frames in the engine.io thread itself: it `recv_into()`s each payload
 straight into one preallocated buffer, unmasks it in place with numpy (uint32 XOR) and returns it; sending
 writes one frame per message. RFC 6455 server side, no extensions (permessage-deflate is declined, which
-the RFC allows; Socket.IO clients send uncompressed then), no subprotocols.
+the RFC allows; Socket.IO clients send uncompressed then), no subprotocols. Held to Autobahn|Testsuite
+(`make test-conformance`, docs/websocket-conformance.md): protocol errors close with 1002, text that is not
+UTF-8 with 1007 as soon as the bad byte is in (incremental decoder), a valid close code is echoed.
 
 Drop-in for `engineio.async_drivers._websocket_wsgi.SimpleWebSocketWSGI` (same constructor, `__call__`,
 `wait`, `send`, `close`); only for werkzeug (`environ['werkzeug.socket']`), else it falls back to that class.
@@ -300,8 +302,9 @@ class FastWebSocketWSGI(SimpleWebSocketWSGI):
         key = environ.get('HTTP_SEC_WEBSOCKET_KEY', '')
         if 'websocket' not in environ.get('HTTP_UPGRADE', '').lower() or not valid_key(key) \
                 or environ.get('HTTP_SEC_WEBSOCKET_VERSION') != '13':
-            start_response('400 Bad Request', [('Content-Type', 'text/plain')])
-            return [b'expected a WebSocket upgrade (version 13)']
+            body = b'expected a WebSocket upgrade (version 13, Sec-WebSocket-Key: base64 of 16 bytes)'
+            start_response('400 Bad Request', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])
+            return [body]
         sock.sendall(('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
                       f'Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n').encode('ascii'))
         self._sock = sock

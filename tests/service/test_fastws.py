@@ -332,6 +332,28 @@ def test_upgrade_with_a_key_that_is_not_base64_of_16_bytes_gets_400(ws_server: t
     assert received == []
 
 
+def test_socketio_upgrade_with_a_bad_key_gets_400() -> None:
+    """Issue 19: the same through the node's Socket.IO endpoint (engine.io hands the request to fastws)."""
+    app = Flask(__name__)
+    sio = create_socketio(app)
+    server = HttpServer(app, '127.0.0.1', 0, name='test-http')
+    server.start()
+    try:
+        with socket.create_connection(('127.0.0.1', server.port), timeout=5) as sock:
+            sock.sendall(b'GET /ws/socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+                         b'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: !!not-base64!!\r\n'
+                         b'Sec-WebSocket-Version: 13\r\n\r\n')
+            assert sock.recv(4096).startswith(b'HTTP/1.1 400')
+    finally:
+        eio = sio.server.eio
+        # engine.io keeps the session it opened for the refused upgrade until its ping timeout, with the OPEN
+        # packet unsent: disconnect() would join that queue forever, so close without waiting (as node.py does)
+        for engine_socket in list(eio.sockets.values()):
+            engine_socket.close(wait=False, abort=True)
+        eio.shutdown()  # stops engine.io's service task
+        server.shutdown(2)
+
+
 def test_wait_closes_invalid_text_with_1007_over_tcp(ws_server: tuple[HttpServer, list]) -> None:
     """Autobahn 6.*: through the engine.io driver, invalid UTF-8 makes `wait()` return None (not raise) and the
     client gets a 1007 close."""
