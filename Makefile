@@ -49,3 +49,4 @@ clean:
 
 include compat/Makefile.inc
 include bench/Makefile.inc
+include conformance/Makefile.inc
