@@ -44,9 +44,13 @@ class Executor:
                 raise RuntimeError(f'executor in {self.base_path} is already running')
             self._close_log()
             self._log_file = open(self.log_path, 'ab')  # noqa: SIM115 - closed in wait()/stop()
-            self._process = subprocess.Popen(argv, cwd=self.base_path, env={**os.environ, **(env or {})},
-                                             stdin=subprocess.DEVNULL, stdout=self._log_file,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                self._process = subprocess.Popen(argv, cwd=self.base_path, env={**os.environ, **(env or {})},
+                                                 stdin=subprocess.DEVNULL, stdout=self._log_file,
+                                                 stderr=subprocess.STDOUT, start_new_session=True)
+            except BaseException:  # e.g. the program does not exist: no log file left open
+                self._close_log()
+                raise
         with _RUNNING_LOCK:
             _RUNNING.add(self)
         log.info('started %s (pid %d) in %s', argv[0], self._process.pid, self.base_path)

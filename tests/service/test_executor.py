@@ -72,3 +72,16 @@ def test_atexit_kills_leftovers(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60, check=True)
     pid = int(out.stdout.strip())
     until(lambda: not alive(pid), timeout=10, message='sleep killed at exit')
+
+
+def test_a_start_that_fails_leaves_no_open_log(tmp_path: Path) -> None:
+    """A missing program raises from start() and its log file is closed again (no fd per failed attempt)."""
+    before = len(os.listdir('/proc/self/fd'))
+    for attempt in range(5):  # as a converter retrying with a fresh `new_executor` each time
+        executor = Executor(tmp_path / str(attempt))
+        with pytest.raises(FileNotFoundError):
+            executor.start(['/nonexistent/program'])
+        assert not executor.is_running()
+    assert len(os.listdir('/proc/self/fd')) == before
+    assert Executor(tmp_path / 'other').stop() is None
+
