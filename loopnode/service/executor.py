@@ -66,8 +66,13 @@ class Executor:
         """Send `signum` to the process group (nothing if it is gone)."""
         if self._process is None:
             return
+        pid = self._process.pid
+        if self._process.returncode is not None and _pid_in_use(pid):
+            # the leader was reaped; while members of its group live, the kernel does not hand its pid out
+            # again, so a process with that pid now is another one (maybe leading its own group): leave it
+            return
         try:
-            os.killpg(self._process.pid, signum)
+            os.killpg(pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -102,6 +107,16 @@ class Executor:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+
+def _pid_in_use(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def stop_all(executors: Iterable[Executor], grace: float = 10.0) -> dict[Executor, int | None]:

@@ -85,3 +85,19 @@ def test_a_start_that_fails_leaves_no_open_log(tmp_path: Path) -> None:
     assert len(os.listdir('/proc/self/fd')) == before
     assert Executor(tmp_path / 'other').stop() is None
 
+
+
+def test_stop_after_wait_leaves_a_reused_pid_alone(tmp_path: Path) -> None:
+    """Once the leader was reaped its pid may belong to another process group: stop() must not signal it."""
+    executor = Executor(tmp_path)
+    executor.start(['true'])
+    assert executor.wait(30) == 0
+    stranger = subprocess.Popen(['sleep', '600'], start_new_session=True)
+    try:
+        assert executor._process is not None
+        executor._process.pid = stranger.pid  # what the kernel may do with a reaped pid: give it to a new leader
+        executor.stop(grace=1)
+        assert stranger.poll() is None and alive(stranger.pid)
+    finally:
+        stranger.kill()
+        stranger.wait(10)
