@@ -3,7 +3,8 @@
 Used by logics that run external tools (a TensorRT build, a training script). The child calls `setsid`, so
 `stop()` can end the whole group: SIGTERM, `grace` seconds, then SIGKILL. `stop_all()` stops many
 executors with one shared deadline. Every executor still running at interpreter exit is killed by an
-`atexit` hook, so no GPU process outlives its node.
+`atexit` hook (and by `NodeService.run` before an `os._exit`, which skips atexit), so no GPU process outlives
+its node.
 """
 from __future__ import annotations
 
@@ -146,7 +147,8 @@ def stop_all(executors: Iterable[Executor], grace: float = 10.0) -> dict[Executo
 
 
 @atexit.register
-def _kill_leftovers() -> None:
+def kill_leftovers() -> None:
+    """SIGKILL the group of every executor still running (at interpreter exit, and before an `os._exit`)."""
     with _RUNNING_LOCK:
         leftovers = list(_RUNNING)
     for executor in leftovers:
