@@ -192,7 +192,10 @@ def check_unit(unit_path: Path, unit: ServiceUnit, environ: dict[str, str]) -> C
     for name in referenced_variables(unit.exec_start):
         if not environ.get(name):
             return failed(subject, f'ExecStart uses ${{{name}}}, which is not set', f'set {name} in the env file')
-    program = unit.executable or ''
+    program = unit.executable
+    if program is None:
+        return failed(subject, f'ExecStart={unit.exec_start} is not a command line (unbalanced quote?)',
+                      'fix the quotes in ExecStart=')
     if not os.path.isabs(program):
         return failed(subject, f'ExecStart runs {program!r}, not an absolute path', 'use the venv\'s bin/loopnode')
     if not os.path.isfile(program):
