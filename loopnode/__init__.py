@@ -1,6 +1,7 @@
 """loopnode: synchronous, threaded Learning Loop nodes and devloop, a local Loop emulator.
 
 Public API: the detector's `DetectorNode`, `DetectorLogic`, `DetectorFactory`, `MockDetectorFactory`,
+the trainer's `TrainerNode`, `TrainerLogic`, `TrainerLogicGeneric`, `CancelToken` and exceptions,
 `NodeNeedsRestartError`, `Settings` and every wire record of `loopnode.data` (e.g. `ImageMetadata`,
 `BoxDetection`, `ModelInformation`). Names are imported on first use, so `loopnode` itself starts fast
 (`python -m loopnode` does not pay for Flask before it needs it).
@@ -17,6 +18,10 @@ _LAZY = {
     'BatchDetectorLogic': 'loopnode.detector', 'DetectorFactory': 'loopnode.detector',
     'MockDetectorFactory': 'loopnode.detector', 'NodeNeedsRestartError': 'loopnode.errors',
     'Settings': 'loopnode.settings',
+    **{name: 'loopnode.trainer' for name in (
+        'TrainerNode', 'TrainerLogic', 'TrainerLogicGeneric', 'MockTrainerLogic', 'CancelToken', 'CriticalError',
+        'DownloadError', 'ModelUploadFailedError', 'TrainingCancelled', 'TrainingError', 'TrainingRefusedError',
+        'TrainingSlotTakenError')},
 }
 
 __all__ = sorted([*_LAZY, *_data.__all__])
