@@ -239,13 +239,18 @@ class TrainingController:
         active.begin_abort()
         self.logic.executors.stop_all(EXECUTOR_KILL_GRACE)
 
+    def begin_shutdown(self) -> None:
+        """Shutdown step 1 (§5.3): set the flag and the cancel token; nothing is persisted from here on."""
+        self._shutdown = True
+        active = self.active
+        if active is not None:
+            active.begin_shutdown()
+
     def shutdown(self, grace: float = 10.0) -> None:
         """Node shutdown (§5.3): cancel, kill executors, let the thread end without persisting anything."""
+        self.begin_shutdown()
         with self.training_lock:
-            self._shutdown = True
-            active = self.active
-            if active is not None:
-                active.begin_shutdown()
+            self.begin_shutdown()  # a resume that raced the first call
             self.logic.executors.stop_all(EXECUTOR_KILL_GRACE)
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
