@@ -88,6 +88,11 @@ class NodeService:
         """Whether the Loop socket is connected; None for nodes without one (the detector)."""
         return None
 
+    def loop_state(self) -> dict[str, Any]:
+        """The `loop` key of `GET /status`: connected (None without a Loop socket), last ok, last error."""
+        health = self.loop_http.health
+        return {'connected': self.loop_connected(), 'last_ok': health.last_ok, 'last_error': health.last_error}
+
     def on_loop_socket(self, on: bool) -> None:
         """`PUT /socketio on|off`: the base mutes/unmutes the repeat cycle; socket nodes also (dis)connect."""
 
