@@ -80,7 +80,7 @@ def register_backdoor_routes(node: 'TrainerNode') -> None:
     def kill_training_process() -> Any:
         if not running_executor():
             return error_response(409, 'trainer is not running')
-        return jsonify(controller.stop_training())
+        return jsonify(controller.stop_training().to_dict())
 
     @app.post('/force_status_update')
     def force_status_update() -> Any:

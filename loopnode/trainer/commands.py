@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data import DataError, TrainingDetails
+from ..data import DataError, SocketResponse, TrainingDetails
 
 
-def ack(success: bool, error_msg: str | None = None, payload: Any = None) -> dict[str, Any]:
-    """A SocketResponse dict."""
-    return {'success': success, 'error_msg': error_msg, 'payload': payload}
+def ack(success: bool, error_msg: str | None = None, payload: Any = None) -> SocketResponse:
+    """The SocketResponse a handler returns (sent as the ack)."""
+    return SocketResponse(success=success, error_msg=error_msg, payload=payload)
 
 
-def refused(message: str) -> dict[str, Any]:
+def refused(message: str) -> SocketResponse:
     return ack(False, message, 'refused')
 
 

@@ -14,7 +14,7 @@ import uuid as uuidlib
 from pathlib import Path
 from typing import Any, Callable
 
-from ..data import Context
+from ..data import Context, SocketResponse
 from ..service.node import EXIT_RESTART
 from .active import ActiveTraining, Snapshot, TrainerServices
 from .cancel import CancelToken
@@ -88,7 +88,7 @@ class TrainingController:
 
     # ---- begin -------------------------------------------------------------------------------------------
 
-    def begin_training(self, organization: Any, project: Any, details: Any) -> dict[str, Any]:
+    def begin_training(self, organization: Any, project: Any, details: Any) -> SocketResponse:
         """The `begin_training` handler (§5.1); returns the ack."""
         with self.training_lock:
             active = self.active
@@ -200,7 +200,7 @@ class TrainingController:
 
     # ---- stop, abort, shutdown --------------------------------------------------------------------------------
 
-    def stop_training(self) -> dict[str, Any]:
+    def stop_training(self) -> SocketResponse:
         """`stop_training` (§5.2): graceful in `running` when possible, else an abort; ignored elsewhere."""
         with self.training_lock:
             active = self.active
@@ -220,7 +220,7 @@ class TrainingController:
                 self._begin_abort(active)
             return ack(True)
 
-    def abort_training(self, wait: float = ABORT_WAIT) -> dict[str, Any]:
+    def abort_training(self, wait: float = ABORT_WAIT) -> SocketResponse:
         """`abort_training` (§5.2): cancel, kill every executor, ack after cleanup (at most `wait` s)."""
         with self.training_lock:
             active = self.active

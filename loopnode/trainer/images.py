@@ -9,17 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
 
 import requests
-from PIL import Image
-
 from ..loop.http import LoopHttp
+from ..loop.images import jpeg_problem
 from .cancel import CancelToken
 
 log = logging.getLogger(__name__)
@@ -38,24 +35,7 @@ def image_path(images_folder: Path, image_id: str) -> Path:
 
 def is_valid_image(path: Path) -> bool:
     """Non-empty, and `jpeginfo -c` says OK (when installed) or Pillow can open and verify it."""
-    try:
-        if path.stat().st_size == 0:
-            return False
-    except FileNotFoundError:
-        return False
-    jpeginfo = shutil.which('jpeginfo')
-    if jpeginfo:
-        try:
-            result = subprocess.run([jpeginfo, '-c', str(path)], capture_output=True, timeout=30, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-        return result.returncode == 0 and b'OK' in result.stdout
-    try:
-        with Image.open(path) as image:
-            image.verify()
-        return True
-    except Exception:  # noqa: BLE001 - Pillow raises many kinds for broken files
-        return False
+    return jpeg_problem(path) is None
 
 
 def missing_ids(images_folder: Path, image_ids: Sequence[str]) -> list[str]:
