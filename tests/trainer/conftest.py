@@ -112,3 +112,39 @@ def disk_equals_memory(node: TrainerNode) -> bool:
 
 
 Cond = Callable[[], Any]
+
+
+def emit(loop: DevLoop, node: TrainerNode, event: str, *args: Any) -> Any:
+    response = requests.post(f'{loop.url}/admin/nodes/{node.uuid}/emit', json={'event': event, 'args': list(args)},
+                             timeout=40)
+    assert response.status_code == 200, response.text
+    return response.json()['ack']
+
+
+def demo_details(loop: DevLoop, **overrides: Any) -> dict[str, Any]:
+    categories = requests.get(f'{loop.url}/api/zauberzeug/projects/demo', timeout=5).json()['categories']
+    return {'categories': categories, 'training_number': 5, 'model_variant': 'small',
+            'hyperparameters': {'resolution': 320}, **overrides}
+
+
+def seed_record(harness: Harness, node_uuid: str, state: str, *, data: Path | None = None, project: str = 'demo',
+                **fields: Any) -> Path:
+    """Write a last-training file as a trainer would have left it (to start a node at a given state)."""
+    import json
+    import time
+    import uuid as uuidlib
+    data = data or harness.tmp_path / 'trainer'
+    training_id = str(uuidlib.uuid4())
+    project_folder = data / 'zauberzeug' / project
+    training_folder = project_folder / 'trainings' / training_id
+    training_folder.mkdir(parents=True, exist_ok=True)
+    record = {'id': training_id, 'context': {'organization': 'zauberzeug', 'project': project},
+              'project_folder': str(project_folder), 'images_folder': str(project_folder / 'images'),
+              'training_folder': str(training_folder), 'categories': demo_details(harness.loop)['categories'],
+              'hyperparameters': {'resolution': 320}, 'training_number': 1, 'training_state': state,
+              'model_variant': 'small', 'start_time': time.time(), 'base_model_uuid': None, 'image_data': [],
+              'skipped_image_count': 0, 'model_uuid_for_detecting': None, **fields}
+    path = data / f'last_training__{node_uuid}.json'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return training_folder
