@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -96,6 +97,7 @@ class ActiveTraining:
         self.failures: dict[str, int] = {}
         self.progress: float | None = None
         self.stop_requested = False
+        self.history: deque[State] = deque([training.training_state], maxlen=200)  # states passed, for tests
         self.cleaned_up = threading.Event()
         self._lock = threading.Lock()
         self._shutdown = False
@@ -113,6 +115,7 @@ class ActiveTraining:
                 log.info('training %s: %s → %s', self.training.id[:8], self.training.training_state.value,
                          state.value)
             self.training.training_state = state
+            self.history.append(state)
 
     def snapshot(self, progress: float | None) -> Snapshot:
         with self._lock:

@@ -87,6 +87,12 @@ def wait_state(node: TrainerNode, *states: str, timeout: float = 15.0) -> str:
                  message=f'state in {states} (now {state_of(node)})')
 
 
+def wait_executor(node: TrainerNode, timeout: float = 10.0) -> None:
+    """Until the training process runs (the state says `running` a moment before it starts)."""
+    until(lambda: node.logic._executor is not None and node.logic._executor.is_running(), timeout=timeout,
+          message='training process running')
+
+
 def admin_get(loop: DevLoop, path: str) -> Any:
     return requests.get(f'{loop.url}/admin{path}', timeout=10).json()
 

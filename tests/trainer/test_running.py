@@ -10,6 +10,7 @@ import requests
 from loopnode.devloop import DEMO_MODELS
 from tests.helpers import until
 from tests.trainer.conftest import (Harness, admin_get, disk_equals_memory, model_uploads, seed_record, state_of,
+                                    wait_executor,
                                     wait_state)
 from tests.trainer.logics import ScriptedLogic
 
@@ -69,7 +70,7 @@ def test_resume_path_and_graceful_kill(harness: Harness) -> None:
     seed_record(harness, node_uuid, 'train_model_downloaded')
     node = harness.node(logic, uuid=node_uuid, env={'use_backdoor_controls': 'true'})
     wait_state(node, 'running')
-    assert logic.executor.is_running()
+    wait_executor(node)
     response = requests.post(f'{node.url}/kill_training_process', timeout=5)
     assert response.status_code == 200
     wait_state(node, 'training_finished', timeout=3)
