@@ -134,7 +134,7 @@ def demo_details(loop: DevLoop, **overrides: Any) -> dict[str, Any]:
 
 
 def seed_record(harness: Harness, node_uuid: str, state: str, *, data: Path | None = None, project: str = 'demo',
-                **fields: Any) -> Path:
+                files: dict[str, str] | None = None, **fields: Any) -> Path:
     """Write a last-training file as a trainer would have left it (to start a node at a given state)."""
     import json
     import time
@@ -144,6 +144,8 @@ def seed_record(harness: Harness, node_uuid: str, state: str, *, data: Path | No
     project_folder = data / 'zauberzeug' / project
     training_folder = project_folder / 'trainings' / training_id
     training_folder.mkdir(parents=True, exist_ok=True)
+    for name, content in (files or {}).items():  # before the record: a running node may resume it at once
+        (training_folder / name).write_text(content)
     record = {'id': training_id, 'context': {'organization': 'zauberzeug', 'project': project},
               'project_folder': str(project_folder), 'images_folder': str(project_folder / 'images'),
               'training_folder': str(training_folder), 'categories': demo_details(harness.loop)['categories'],

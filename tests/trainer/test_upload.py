@@ -99,9 +99,8 @@ def test_crash_after_all_uploads_resumes_with_the_stored_uuid(harness: Harness) 
     logic = ScriptedLogic()
     logic.raise_in['detect'] = RuntimeError('not detecting in this test')
     node = harness.connected(harness.node(logic))
-    folder = seed_record(harness, node.uuid, 'confusion_matrix_synced')
-    (folder / 'model_uploading_progress.txt').write_text('mocked,mocked_2')
-    (folder / 'uploaded_model_uuid.txt').write_text(DEMO_MODELS['1.2'])
+    seed_record(harness, node.uuid, 'confusion_matrix_synced', files={
+        'model_uploading_progress.txt': 'mocked,mocked_2', 'uploaded_model_uuid.txt': DEMO_MODELS['1.2']})
     until(lambda: passed(node, 'train_model_uploaded'), timeout=5)
     assert node.controller.active.training.model_uuid_for_detecting == DEMO_MODELS['1.2']
     assert model_uploads(harness.loop) == []
