@@ -19,6 +19,7 @@ from ..service.node import EXIT_RESTART
 from .active import ActiveTraining, Snapshot, TrainerServices
 from .cancel import CancelToken
 from .commands import ack, parse_begin_training, refused
+from .executor import kill_stale_executors
 from .logic import TrainerLogic, TrainerLogicGeneric
 from .machine import TrainingMachine
 from .record import RecordFile, Training
@@ -151,6 +152,7 @@ class TrainingController:
                 return False
             log.info('resuming training %s (#%d of %s/%s) at %s', training.id, training.training_number,
                      training.context.organization, training.context.project, training.training_state.value)
+            kill_stale_executors(Path(training.training_folder))
             Path(training.training_folder).mkdir(parents=True, exist_ok=True)
             Path(training.images_folder).mkdir(parents=True, exist_ok=True)
             self._start(ActiveTraining(training, self.services, self.record_file), wait_for_slot=True)

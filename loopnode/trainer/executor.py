@@ -18,10 +18,13 @@ import weakref
 from pathlib import Path
 from typing import IO, Mapping, Sequence
 
+from ..fsutil import atomic_write_bytes
+
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = 10.0
 DEFAULT_LOG_NAME = 'last_training.log'
+PID_FILE = '.executor.pid'  # `<pid> <start time>` of a running process group, for a restart after kill -9
 
 
 class Executor:
@@ -53,6 +56,7 @@ class Executor:
             self._process = subprocess.Popen(args, cwd=self.path, env=child_env, stdin=subprocess.DEVNULL,
                                              stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
                                              close_fds=True)
+            _write_pid_file(self.path / PID_FILE, self._process.pid)
             log.info('started %s (pid %d) in %s', shlex.join(args), self._process.pid, self.path)
 
     @property
@@ -77,6 +81,7 @@ class Executor:
         code = process.wait(timeout)
         with self._lock:
             self._close_log()
+            (self.path / PID_FILE).unlink(missing_ok=True)
         return code
 
     def stop(self, grace: float = DEFAULT_GRACE) -> int | None:
@@ -94,6 +99,7 @@ class Executor:
         code = process.wait()
         with self._lock:
             self._close_log()
+            (self.path / PID_FILE).unlink(missing_ok=True)
         return code
 
     def get_log(self) -> str:
@@ -119,6 +125,42 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (field 22 of /proc/pid/stat), which tells a reused pid apart."""
+    try:
+        return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _write_pid_file(path: Path, pid: int) -> None:
+    try:
+        atomic_write_bytes(path, f'{pid} {_start_time(pid) or ""}'.encode())
+    except OSError as e:
+        log.warning('could not write %s: %s', path, e)
+
+
+def kill_stale_executors(folder: Path) -> int:
+    """Kill the process groups a previous node process left behind in `folder` (after kill -9); returns how many.
+
+    Only a group whose leader still has the recorded pid *and* start time is killed, so a reused pid is safe.
+    """
+    killed = 0
+    for pid_file in folder.rglob(PID_FILE) if folder.is_dir() else []:
+        try:
+            pid_text, _, started = pid_file.read_text().strip().partition(' ')
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            pid_file.unlink(missing_ok=True)
+            continue
+        if started and _start_time(pid) == started:
+            log.warning('killing process group %d left behind by an earlier trainer process', pid)
+            _signal_group(pid, signal.SIGKILL)
+            killed += 1
+        pid_file.unlink(missing_ok=True)
+    return killed
 
 
 class ExecutorSet:

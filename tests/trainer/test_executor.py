@@ -59,3 +59,18 @@ def test_set_stops_every_executor(tmp_path: Path) -> None:
     second.start('sleep 300')
     executors.stop_all(grace=2)
     assert not first.is_running() and not second.is_running()
+
+
+def test_stale_group_of_a_killed_node_is_killed(tmp_path: Path) -> None:
+    """After kill -9 of the node its training group lives on; the restarted node kills it by the pid file."""
+    from loopnode.trainer.executor import PID_FILE, kill_stale_executors
+    executor = Executor(tmp_path / 'training')
+    executor.start(['bash', '-c', 'sleep 300 & wait'])
+    pid = executor.pid
+    assert (tmp_path / 'training' / PID_FILE).exists()
+    assert kill_stale_executors(tmp_path) == 1
+    until(lambda: executor.return_code is not None, timeout=2)
+    assert not (tmp_path / 'training' / PID_FILE).exists()
+    (tmp_path / 'training' / PID_FILE).write_text(f'{os.getpid()} 1')  # a reused pid: wrong start time
+    assert kill_stale_executors(tmp_path) == 0 and alive(os.getpid())
+    assert pid
