@@ -40,7 +40,7 @@ def one_run(loop: DevLoop, tmp: Path, rng: random.Random, run: int) -> dict:
         ack = requests.post(f'{loop.url}/admin/trainers/{node.uuid}/begin_training', json={}, timeout=30).json()
         assert ack['ack']['success'] is True
         deadline = time.monotonic() + 90
-        stopped_running = False
+        last_stop = 0.0
         while time.monotonic() < deadline:
             state = node.state()
             if killed_in is None and state == target:
@@ -50,12 +50,11 @@ def one_run(loop: DevLoop, tmp: Path, rng: random.Random, run: int) -> dict:
                 killed_in = target
                 restarts += 1
                 node = TrainerProcess(data, loop.url, INFERENCE_BATCH_SIZE='2').start()
-                stopped_running = False
                 continue
-            if state == 'running' and (killed_in is not None or target != 'running') and not stopped_running:
-                if mock_training_processes(data):
-                    requests.post(f'{loop.url}/admin/trainers/{node.uuid}/stop_training', json={}, timeout=30)
-                    stopped_running = True
+            if state == 'running' and (killed_in is not None or target != 'running') \
+                    and time.monotonic() - last_stop > 1.0 and mock_training_processes(data):
+                last_stop = time.monotonic()  # until the node is connected (404) and really running, retry
+                requests.post(f'{loop.url}/admin/trainers/{node.uuid}/stop_training', json={}, timeout=30)
             if state == 'idle' and node.record() is None and killed_in is not None:
                 break
             if state == 'idle' and node.record() is None and killed_in is None:
