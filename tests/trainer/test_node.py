@@ -190,3 +190,15 @@ def test_status_route_and_backdoor_force_status(harness: Harness) -> None:
     assert requests.post(f'{node.url}/steps', data='3', timeout=5).status_code == 409
     assert requests.put(f'{node.url}/provide_new_model', data='off', timeout=5).json() == 'off'
     assert node.logic.provide_new_model is False
+
+
+def test_node_needs_restart_error_exits_75_and_keeps_the_record(harness: Harness) -> None:
+    """§3.2: NodeNeedsRestartError from a hook → exit 75 at once; nothing persisted, the record stays."""
+    from loopnode import NodeNeedsRestartError
+    logic = ScriptedLogic()
+    logic.raise_in['prepare'] = NodeNeedsRestartError('the GPU is gone')
+    node = harness.node(logic)
+    harness.begin(node)
+    until(node.shutdown_requested.is_set, timeout=5)
+    assert node.exit_code == 75
+    assert node.controller.record_file.load().training_state.value == 'initialized'

@@ -30,7 +30,7 @@ def one_run(loop: DevLoop, tmp: Path, rng: random.Random, run: int) -> dict:
     for fault in FAULTS:
         requests.post(f'{loop.url}/admin/faults', json=fault, timeout=5)
     data = tmp / f'run{run}'
-    target = rng.choice(PHASES)
+    target = PHASES[run % len(PHASES)]  # every phase twice; the moment inside it is random
     node = TrainerProcess(data, loop.url, INFERENCE_BATCH_SIZE='2').start()
     killed_in = None
     restarts = 0
@@ -92,4 +92,4 @@ def test_kill_9_soak(devloop: DevLoop, tmp_path: Path) -> None:
         assert r['per_format'] == {'mocked': 1, 'mocked_2': 1} and r['models'] == 1, r
         assert r['images'] == 10 and r['max_posts_per_image'] == 1, r
         assert r['orphans'] == 0, r
-    assert sum(r['killed_in'] not in (None, 'missed') for r in results) >= 8
+    assert sum(r['killed_in'] not in (None, 'missed') for r in results) >= 8, results
