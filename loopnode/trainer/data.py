@@ -13,7 +13,7 @@ import requests
 
 from .active import ActiveTraining
 from .errors import CriticalError, DownloadError
-from .images import download_images, image_path, is_valid_image
+from .images import download_images, image_path
 
 log = logging.getLogger(__name__)
 
@@ -115,4 +115,4 @@ def prepare(active: ActiveTraining) -> None:
              len(training.train_images()), len(training.test_images()), len(training.images_in_set('val')), skipped)
 
 
-__all__ = ['fetch_image_ids', 'fetch_metadata', 'is_valid_image', 'prepare', 'split_sets', 'validation_fraction']
+__all__ = ['fetch_image_ids', 'fetch_metadata', 'prepare', 'split_sets', 'validation_fraction']

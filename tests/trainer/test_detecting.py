@@ -11,8 +11,7 @@ from loopnode.trainer.active import ActiveTraining
 from loopnode.trainer.detections import upload_detections
 from loopnode.trainer.record import RecordFile
 from tests.helpers import until
-from tests.trainer.conftest import (Harness, add_fault, admin_get, posted_detections, seed_record, state_of,
-                                    wait_state)
+from tests.trainer.conftest import Harness, add_fault, posted_detections, seed_record, state_of
 from tests.trainer.logics import ScriptedLogic
 
 DETECTIONS_PATH = '/api/*/projects/*/detections'

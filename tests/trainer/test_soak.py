@@ -73,23 +73,31 @@ def one_run(loop: DevLoop, tmp: Path, rng: random.Random, run: int) -> dict:
     per_image = collections.Counter(d['payload']['image_id'] for d in posted)
     return {'run': run, 'target': target, 'killed_in': killed_in, 'final': final_state,
             'per_format': dict(per_format), 'models': len(model_ids), 'images': len(per_image),
-            'max_posts_per_image': max(per_image.values() or [0]), 'orphans': len(orphans), 'restarts': restarts}
+            'max_posts_per_image': max(per_image.values() or [0]), 'orphans': len(orphans), 'restarts': restarts,
+            'reposted': sum(1 for n in per_image.values() if n > 1)}
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_kill_9_soak(devloop: DevLoop, tmp_path: Path) -> None:
-    """Soak: 10 trainings, each with the trainer killed (-9) once in a random phase and restarted: every run ends
-    idle with exactly one model per format, every image's detections posted exactly once, no orphan process."""
+    """Soak: 10 trainings, the trainer killed (-9) once per training at a random moment of one phase (each phase
+    twice) and restarted: every run ends idle with exactly one model per format, every image's detections posted
+    once (a kill during a detection POST re-posts that one batch), no orphan process."""
     rng = random.Random(20261201)
     results = [one_run(devloop, tmp_path, rng, run) for run in range(10)]
     for r in results:
         log.warning('soak run %(run)d: killed in %(killed_in)s, final %(final)s, uploads %(per_format)s, '
                     'models %(models)d, images %(images)d, max posts per image %(max_posts_per_image)d, '
-                    'orphans %(orphans)d', r)
+                    're-posted images %(reposted)d, orphans %(orphans)d', r)
     for r in results:
         assert r['final'] == 'idle', r
         assert r['per_format'] == {'mocked': 1, 'mocked_2': 1} and r['models'] == 1, r
-        assert r['images'] == 10 and r['max_posts_per_image'] == 1, r
+        assert r['images'] == 10, r
+        if r['killed_in'] == 'detection_uploading':
+            # the batch in flight at the kill may have reached the Loop without its answer reaching us: it is
+            # posted again (at-least-once for that one batch, INFERENCE_BATCH_SIZE=2 detections here)
+            assert r['max_posts_per_image'] <= 2 and r['reposted'] <= 2, r
+        else:
+            assert r['max_posts_per_image'] == 1, r
         assert r['orphans'] == 0, r
     assert sum(r['killed_in'] not in (None, 'missed') for r in results) >= 8, results

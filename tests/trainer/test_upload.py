@@ -1,7 +1,6 @@
 """Step `upload_model` (trainer.md §6.5): the answer table, uuid file, progress file, crash after the uploads."""
 from __future__ import annotations
 
-import uuid as uuidlib
 from pathlib import Path
 
 import requests
