@@ -54,10 +54,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def loopnode_trainer(data: Path, loop_port: int, log_path: Path) -> Proc:
+def loopnode_trainer(data: Path, loop_port: int, log_path: Path, log_level: str = 'WARNING') -> Proc:
     port = free_port()
     env = dict(base_env(), PYTHONPATH=str(ROOT / 'bench'), DATA_FOLDER=str(data), NODE_PORT=str(port),
-               LOOP_HOST=f'http://127.0.0.1:{loop_port}', LOG_LEVEL='WARNING')
+               LOOP_HOST=f'http://127.0.0.1:{loop_port}', LOG_LEVEL=log_level)
     argv = [str(LOOPNODE_PYTHON), '-m', 'loopnode', 'trainer', '--logic', 'loopnode_trainer_logic:SmallTrainerLogic',
             '--name', 'bench-loopnode-trainer']
     proc = Proc('loopnode', argv, env, log_path)
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--rounds', type=int, default=2)
     parser.add_argument('--idle', type=float, default=10.0, help='seconds idle before measuring RSS')
     parser.add_argument('--no-write', action='store_true')
+    parser.add_argument('--log-level', default='WARNING', help="loopnode's LOG_LEVEL (INFO shows each step's time)")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix='trainer-bench-'))
     loop_port = free_port()
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   'upstream': {'wall': [], 'rss': []}}
     try:
         wait_http(f'{loop.url}/api/status', proc=loop)
-        starters = {'loopnode': loopnode_trainer, 'upstream': upstream_trainer}
+        starters = {'loopnode': lambda *a: loopnode_trainer(*a, log_level=args.log_level), 'upstream': upstream_trainer}
         names = {'loopnode': 'bench-loopnode-trainer', 'upstream': 'bench-upstream-trainer'}
         nodes = {}
         for kind, starter in starters.items():
