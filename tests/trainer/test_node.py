@@ -202,3 +202,28 @@ def test_node_needs_restart_error_exits_75_and_keeps_the_record(harness: Harness
     until(node.shutdown_requested.is_set, timeout=5)
     assert node.exit_code == 75
     assert node.controller.record_file.load().training_state.value == 'initialized'
+
+
+def test_old_trainings_deleted_unless_kept(harness: Harness, tmp_path: Path) -> None:
+    """§5.1 step 4: begin_training deletes old training folders of the project, not with KEEP_OLD_TRAININGS."""
+    for keep, data in (('false', tmp_path / 'drop'), ('true', tmp_path / 'keep')):
+        old = data / 'zauberzeug' / 'demo' / 'trainings' / 'old'
+        old.mkdir(parents=True)
+        node = harness.node(data=data, name=f'keep {keep}', env={'keep_old_trainings': keep})
+        harness.begin(node)
+        assert old.exists() == (keep == 'true')
+        harness.command(node, 'abort_training')
+
+
+def test_backdoor_reset_and_progress(harness: Harness) -> None:
+    """§11 POST /reset aborts and deletes the record; §10 progress is reported while downloading (0…1)."""
+    from tests.trainer.conftest import add_fault
+    add_fault(harness.loop, match={'method': 'GET', 'path': '/api/*/projects/*/images/*/main'}, latency_ms=300)
+    node = harness.node(env={'use_backdoor_controls': 'true'})
+    harness.begin(node)
+    wait_state(node, 'data_downloading')
+    progress = until(lambda: node.controller.status_fields()['progress'], timeout=5)
+    assert 0 < progress <= 1
+    assert requests.post(f'{node.url}/reset', timeout=20).json() == {'detail': 'reset'}
+    assert node.controller.active is None and not node.controller.record_file.exists()
+    until(lambda: trainer_history(harness, node)[-1]['state'] == 'idle')
