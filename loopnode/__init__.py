@@ -2,8 +2,9 @@
 
 Public API: the detector's `DetectorNode`, `DetectorLogic`, `DetectorFactory`, `MockDetectorFactory`,
 the trainer's `TrainerNode`, `TrainerLogic`, `TrainerLogicGeneric`, `CancelToken` and exceptions,
-`NodeNeedsRestartError`, `Settings` and every wire record of `loopnode.data` (e.g. `ImageMetadata`,
-`BoxDetection`, `ModelInformation`). Names are imported on first use, so `loopnode` itself starts fast
+the converter's `ConverterNode` and `ConverterLogic`, `NodeNeedsRestartError`, `Settings` and every wire
+record of `loopnode.data` (e.g. `ImageMetadata`, `BoxDetection`, `ModelInformation`). Names are imported on
+first use, so `loopnode` itself starts fast
 (`python -m loopnode` does not pay for Flask before it needs it).
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ _LAZY = {
         'TrainerNode', 'TrainerLogic', 'TrainerLogicGeneric', 'MockTrainerLogic', 'CancelToken', 'CriticalError',
         'DownloadError', 'ModelUploadFailedError', 'TrainingCancelled', 'TrainingError', 'TrainingRefusedError',
         'TrainingSlotTakenError')},
+    'ConverterLogic': 'loopnode.converter', 'ConverterNode': 'loopnode.converter',
 }
 
 __all__ = sorted([*_LAZY, *_data.__all__])

@@ -233,4 +233,6 @@ class NodeService:
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         log.info('received %s', signal.Signals(signum).name)
-        self.shutdown_requested.set()
+        # Event.set() takes the event's lock, which the interrupted main thread may hold inside wait():
+        # set it from a short thread instead of re-entering the lock from the handler
+        threading.Thread(target=self.shutdown_requested.set, name='signal').start()
