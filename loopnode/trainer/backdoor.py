@@ -3,22 +3,32 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from flask import jsonify, request
+from flask import Flask, jsonify, request
 
 from ..service.routes import error_response, text_body
-from .logic import TrainerLogic
+from .controller import TrainingController
+from .logic import TrainerLogic, TrainerLogicGeneric
 from .mock import ErrorConfiguration
 from .steps import State
-
-if TYPE_CHECKING:
-    from .node import TrainerNode
 
 log = logging.getLogger(__name__)
 
 
-def register_backdoor_routes(node: 'TrainerNode') -> None:
+class BackdoorNode(Protocol):
+    """What the routes need of the TrainerNode."""
+
+    app: Flask
+    controller: TrainingController
+    logic: TrainerLogicGeneric
+
+    def send_status(self) -> bool: ...
+
+    def on_loop_socket(self, on: bool) -> None: ...
+
+
+def register_backdoor_routes(node: BackdoorNode) -> None:
     app, controller = node.app, node.controller
 
     @app.put('/provide_new_model')

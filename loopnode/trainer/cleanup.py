@@ -7,17 +7,13 @@ releases the slot and, with RESTART_AFTER_TRAINING, exits with 75.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
-
 from .active import ActiveTraining
-
-if TYPE_CHECKING:
-    from .logic import TrainerLogicGeneric
+from .protocols import StepLogic
 
 log = logging.getLogger(__name__)
 
 
-def clean_up(active: ActiveTraining, logic: 'TrainerLogicGeneric') -> None:
+def clean_up(active: ActiveTraining, logic: StepLogic) -> None:
     """Steps 1–3 of §6.8."""
     try:
         active.io.delete_detections()

@@ -10,7 +10,7 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..data import DataError, Detections, ModelInformation
 from .active import ActiveTraining
@@ -18,9 +18,7 @@ from .base_model import download_zip, extract_zip
 from .data import fetch_image_ids
 from .errors import DownloadError
 from .images import download_images
-
-if TYPE_CHECKING:
-    from .logic import TrainerLogic
+from .protocols import ExecutorLogic
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +60,7 @@ def fetch_detection_images(active: ActiveTraining) -> list[tuple[str, Path]]:
     return [(i, files[i]) for i in dict.fromkeys(ids) if i in files]
 
 
-def run_detection_batches(active: ActiveTraining, logic: 'TrainerLogic', info: ModelInformation, folder: Path,
+def run_detection_batches(active: ActiveTraining, logic: ExecutorLogic, info: ModelInformation, folder: Path,
                           images: list[tuple[str, Path]]) -> int:
     """`_detect` per batch → `detections_{k}.json`; returns the number of files written."""
     io = active.io

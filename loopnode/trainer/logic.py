@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import abc
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data import ModelInformation, PretrainedModel, TrainingStateData
@@ -275,7 +274,3 @@ class TrainerLogic(TrainerLogicGeneric):
     def _detect(self, model_information: ModelInformation, image_paths: list[str],
                 model_folder: str) -> list['Detections']:
         """Inference for one batch; each Detections carries `image_id`; may use `self.new_executor(...)`."""
-
-
-def has_base_model(training: Training) -> bool:
-    return (Path(training.training_folder) / 'base_model.json').exists()

@@ -6,13 +6,11 @@ Used by the step `sync_confusion_matrix` (failures are step errors) and every > 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..data import TrainingOut, TrainingStateData
 from .active import ActiveTraining
-
-if TYPE_CHECKING:
-    from .logic import TrainerLogicGeneric
+from .protocols import StepLogic
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +32,7 @@ def training_out(active: ActiveTraining, state: TrainingStateData) -> dict[str, 
                        best_epoch=state.epoch).to_dict()
 
 
-def sync_metrics(active: ActiveTraining, logic: 'TrainerLogicGeneric') -> None:
+def sync_metrics(active: ActiveTraining, logic: StepLogic) -> None:
     """Send the new best state, if any; raises MetricSyncError when it could not be delivered."""
     if not active.node.socket_connected():
         raise MetricSyncError('not connected to the Loop')

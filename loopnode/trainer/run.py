@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
-
 from .active import ActiveTraining
 from .errors import TrainingError
-from .logic import has_base_model
-
-if TYPE_CHECKING:
-    from .logic import TrainerLogic
+from .protocols import ExecutorLogic
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +20,12 @@ SYNC_INTERVAL = 5.0
 ERROR_KEY = 'run_training'
 
 
-def start_process(active: ActiveTraining, logic: 'TrainerLogic') -> None:
+def start_process(active: ActiveTraining, logic: ExecutorLogic) -> None:
     """Resume from a checkpoint, else continue from the base model, else start from scratch."""
     if logic._can_resume():
         log.info('resuming the training from its checkpoint')
         logic._resume()
-    elif has_base_model(active.training):
+    elif (active.training.training_path / 'base_model.json').exists():
         log.info('starting the training from the base model')
         logic._start_training_from_base_model()
     else:
@@ -38,7 +33,7 @@ def start_process(active: ActiveTraining, logic: 'TrainerLogic') -> None:
         logic._start_training_from_scratch()
 
 
-def run_executor_training(active: ActiveTraining, logic: 'TrainerLogic') -> None:
+def run_executor_training(active: ActiveTraining, logic: ExecutorLogic) -> None:
     """The whole step; raises TrainingError, TrainingCancelled or whatever a hook raised."""
     try:
         start_process(active, logic)

@@ -10,23 +10,21 @@ import json
 import logging
 import uuid as uuidlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
 from ..fsutil import atomic_write_bytes
 from .active import ActiveTraining
 from .errors import CriticalError, ModelUploadFailedError
-
-if TYPE_CHECKING:
-    from .logic import TrainerLogicGeneric
+from .protocols import StepLogic
 
 log = logging.getLogger(__name__)
 
 TRANSIENT_4XX = frozenset({408, 429})
 
 
-def model_files_by_format(logic: 'TrainerLogicGeneric') -> dict[str, list[Path]]:
+def model_files_by_format(logic: StepLogic) -> dict[str, list[Path]]:
     """`_get_latest_model_files()` as `{format: [paths]}` without any `model.json`; CriticalError if empty."""
     files: Any = logic._get_latest_model_files()
     if isinstance(files, (list, tuple)):
@@ -45,7 +43,7 @@ def model_files_by_format(logic: 'TrainerLogicGeneric') -> dict[str, list[Path]]
     return result
 
 
-def write_model_json(active: ActiveTraining, logic: 'TrainerLogicGeneric') -> Path:
+def write_model_json(active: ActiveTraining, logic: StepLogic) -> Path:
     """`upload/model.json` = categories plus `_get_model_metadata()`."""
     info = {'categories': [c.to_dict() for c in active.training.categories], **(logic._get_model_metadata() or {})}
     path = active.training.training_path / 'upload' / 'model.json'
@@ -96,7 +94,7 @@ def upload_format(active: ActiveTraining, fmt: str, files: list[Path], model_jso
     raise ModelUploadFailedError(f'model upload failed ({fmt}): HTTP {code}: {text}')
 
 
-def upload_all_formats(active: ActiveTraining, logic: 'TrainerLogicGeneric') -> str:
+def upload_all_formats(active: ActiveTraining, logic: StepLogic) -> str:
     """Upload every format not on record yet; returns the model uuid (CriticalError when the Loop never sent one)."""
     io = active.io
     done = io.uploaded_formats()

@@ -40,7 +40,7 @@ def test_stop_in_running_finishes_the_training(harness: Harness) -> None:
     node = harness.node(logic)
     harness.begin(node)
     wait_state(node, 'running')
-    assert logic.executor.is_running()
+    wait_executor(node)
     assert harness.command(node, 'stop_training')['success'] is True
     wait_state(node, 'training_finished', timeout=2)
     assert disk_equals_memory(node)
@@ -52,6 +52,7 @@ def test_abort_in_running(harness: Harness) -> None:
     node = harness.node()
     harness.begin(node)
     wait_state(node, 'running')
+    wait_executor(node)
     pid = node.logic.executor.pid
     assert harness.command(node, 'abort_training')['success'] is True
     until(lambda: node.controller.active is None, timeout=1)
@@ -90,7 +91,7 @@ def test_exit_code_without_stop_is_an_error_with_stop_a_wind_down(harness: Harne
     logic.fail_sync = True
     harness.begin(node)
     wait_state(node, 'running')
-    until(lambda: logic.executor.is_running())
+    wait_executor(node)
     harness.command(node, 'stop_training')
     wait_state(node, 'training_finished', timeout=5)
     assert 'run_training' not in node.controller.active.errors.errors
@@ -102,6 +103,7 @@ def test_shutdown_in_running_resumes_at_train_model_downloaded(harness: Harness)
     node = harness.node(uuid=node_uuid)
     harness.begin(node)
     wait_state(node, 'running')
+    wait_executor(node)
     pid = node.logic.executor.pid
     node.stop()
     assert not process_alive(pid)
