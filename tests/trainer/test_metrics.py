@@ -114,3 +114,40 @@ def test_offline_resume_then_the_loop_returns(harness: Harness, tmp_path) -> Non
     finally:
         node.stop()
         loop.stop()
+
+
+def test_loop_gone_mid_training(harness: Harness, tmp_path) -> None:
+    """The Loop goes away during `running`: the training goes on, the sync backs off with its error, and when
+    the Loop is back the training is uploaded; nothing done before is repeated (one upload per format)."""
+    port = free_port()
+    loop = DevLoop(tmp_path / 'own-devloop')
+    loop.start(port=port)
+    waits: list[float] = []
+
+    def backoff_wait(token: CancelToken, seconds: float) -> bool:
+        waits.append(seconds)
+        return token.wait(0.3)
+    node = harness.node(url=loop.url, backoff_wait=backoff_wait, env={'use_backdoor_controls': 'true'})
+    try:
+        until(lambda: node.loop_connected(), timeout=10)
+        until(lambda: [n for n in requests.get(f'{loop.url}/admin/nodes', timeout=5).json()['nodes']
+                       if n['uuid'] == node.uuid], timeout=10)
+        ack = requests.post(f'{loop.url}/admin/trainers/{node.uuid}/begin_training', json={}, timeout=30).json()
+        assert ack['ack']['success'] is True
+        wait_state(node, 'running')
+        wait_executor(node)
+        loop.stop()
+        until(lambda: not node.loop_connected(), timeout=10)
+        assert state_of(node) == 'running'
+        requests.post(f'{node.url}/kill_training_process', timeout=5)
+        until(lambda: node.controller.active.errors.errors.get('sync_confusion_matrix') == 'not connected to the Loop',
+              timeout=10)
+        assert node.controller.record_file.load().training_state.value == 'training_finished'
+        loop = DevLoop(tmp_path / 'own-devloop')
+        loop.start(port=port)
+        until(lambda: node.controller.active is None, timeout=30)
+        uploads = [u['payload']['format'] for u in admin_get(loop, '/trainings')['model_uploads']]
+        assert sorted(uploads) == ['mocked', 'mocked_2']
+    finally:
+        node.stop()
+        loop.stop()
