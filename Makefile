@@ -1,6 +1,6 @@
 # Every target creates .venv on first use and installs loopnode into it.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -25,7 +25,7 @@ screenshots: $(STAMP)
 	$(BIN)/python tools/screenshots.py
 
 clean:
-	rm -rf $(VENV) .venv-compat .venv-upstream *.egg-info
+	rm -rf $(VENV) .venv310 .venv-compat .venv-upstream *.egg-info
 
 include compat/Makefile.inc
 include bench/Makefile.inc

@@ -23,7 +23,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from any folder
 
-from examples.color_detector import ColorBlobsFactory  # noqa: E402
+from loopnode.examples.color_detector import ColorBlobsFactory  # noqa: E402
 from loopnode.demo import write_sample  # noqa: E402
 from loopnode.detector import DetectorNode  # noqa: E402
 from loopnode.devloop import DEMO_ORG, DEMO_PROJECT, DevLoop  # noqa: E402
