@@ -27,7 +27,8 @@ def detecting_node(harness: Harness, model_uuid: str = DEMO_MODELS['1.1'], proje
     node = harness.connected(harness.node(logic or ScriptedLogic()))
     folder = seed_record(harness, node.uuid, 'train_model_uploaded', model_uuid_for_detecting=model_uuid,
                          project=project)
-    until(lambda: node.controller.active, timeout=3)
+    # resumed by the next repeat cycle; a quick training may be over before the first look
+    until(lambda: node.controller.active or not node.controller.record_file.exists(), timeout=3)
     return node, folder
 
 

@@ -25,7 +25,8 @@ def uploading_node(harness: Harness, logic: ScriptedLogic | None = None, number:
     logic.raise_in.setdefault('detect', RuntimeError('not detecting in this test'))
     node = harness.connected(harness.node(logic, **kwargs))
     folder = seed_record(harness, node.uuid, 'confusion_matrix_synced', training_number=number)
-    until(lambda: node.controller.active, timeout=3)
+    # resumed by the next repeat cycle; a quick training may be over before the first look
+    until(lambda: node.controller.active or not node.controller.record_file.exists(), timeout=3)
     return node, folder
 
 
