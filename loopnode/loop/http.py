@@ -78,7 +78,12 @@ class LoopHttp:
         self._sessions: list[requests.Session] = []
         self._rate_log = RateLimitedLog(log)
         self._streams: set[requests.Response] = set()
+        self._success_listeners: list[Any] = []
         self.health = LoopHealth()
+
+    def add_success_listener(self, listener: Any) -> None:
+        """Call `listener()` after every 2xx answer (e.g. the outbox resumes uploading when the Loop is back)."""
+        self._success_listeners.append(listener)
 
     # ---- URLs ---------------------------------------------------------------------------------------
 
@@ -223,9 +228,18 @@ class LoopHttp:
         self._count(response.status_code)
         if response.status_code < 500 and response.status_code != 429:
             self.health.last_ok = datetime.now(timezone.utc).isoformat(timespec='seconds')
+            if 200 <= response.status_code < 300:
+                self._notify_success()
         else:
             self.health.last_error = f'{method} {path}: HTTP {response.status_code}'
         return response
+
+    def _notify_success(self) -> None:
+        for listener in list(self._success_listeners):
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - a listener must not fail the call
+                log.exception('Loop success listener failed')
 
     def _wait(self, seconds: float, cancel: threading.Event | None) -> bool:
         """Wait `seconds`; True if the node stops or `cancel` is set meanwhile."""

@@ -131,7 +131,8 @@ def test_saved_items_upload_with_their_metadata_and_bytes(tmp_path: Path, devloo
         data = jpeg(7)
         outbox.save(data, meta('one', state='trash'), wait=True)
         [item] = list((tmp_path / 'data' / 'outbox' / 'normal').iterdir())
-        assert sorted(p.name for p in item.iterdir()) == [f'image_{item.name}.jpg', f'image_{item.name}.json']
+        assert sorted(p.name for p in item.iterdir()) == ['.explicit', f'image_{item.name}.jpg',
+                                                         f'image_{item.name}.json']  # explicit-upload marker
         assert (item / f'image_{item.name}.jpg').read_bytes() == data
         outbox.set_mode('continuous_upload')
         until(lambda: outbox.status_dict()['normal'] == 0 and len(received(devloop)) == 1)

@@ -14,8 +14,8 @@ from typing import Callable
 from watchdog.events import DirCreatedEvent, DirMovedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .queue import QUEUES, OutboxIndex
-from .store import OutboxStore
+from .queue import QUEUES, ItemRef, OutboxIndex
+from .store import EXPLICIT_MARKER, OutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ class _QueueFolderHandler(FileSystemEventHandler):
 
     def _add(self, path: str) -> None:
         name = os.path.basename(path.rstrip(os.sep))
-        if name and not name.startswith('.'):
-            self.index.add(self.queue, name)
+        if name and not name.startswith('.') and os.path.isdir(path):  # a late event of a deleted item: skip
+            self.index.add(self.queue, name, explicit=os.path.exists(os.path.join(path, EXPLICIT_MARKER)))
 
 
 class OutboxWatcher:
@@ -60,7 +60,8 @@ class OutboxWatcher:
         with self._lock:
             for queue in QUEUES:
                 mark = self.index.mark()
-                added, removed = self.index.sync(queue, self.store.list_ids(queue), mark)
+                added, removed = self.index.sync(queue, self.store.list_ids(queue), mark,
+                                                 is_explicit=lambda i, q=queue: self.store.is_explicit(ItemRef(q, i)))
                 if added or removed:
                     log.debug('outbox rescan %s: %d new, %d vanished', queue, added, removed)
         self._after_rescan()
