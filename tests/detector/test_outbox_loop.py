@@ -149,7 +149,8 @@ def test_status_dict_has_exactly_the_spec_keys(tmp_path: Path, devloop: DevLoop)
     assert list(outbox.status_dict()) == ['mode', 'normal', 'priority', 'rejected', 'uploaded', 'dropped_cap',
                                           'refused_disk', 'rejected_422', 'rejected_incomplete',
                                           'skipped_unencodable', 'dropped_busy', 'failed_attempts', 'last_error',
-                                          'free_mb']
+                                          'free_mb', 'backlog', 'dropped_by_class', 'drain_rate',
+                                          'drain_estimate_s']  # the last four: issue 18 additions
 
 
 def test_upstream_items_before_start_upload_in_spec_order(tmp_path: Path, devloop: DevLoop) -> None:
