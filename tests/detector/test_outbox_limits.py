@@ -128,6 +128,7 @@ def test_cap_thin_keeps_a_spread_and_never_drops_explicit(tmp_path: Path, devloo
     restarted.set_mode('stopped')
     with running(restarted):
         save_auto(restarted, 1, start=100)
+        restarted.watcher.rescan()  # the source of truth (a watcher event may race the save at start)
         assert restarted.status_dict()['backlog'] == {'priority': 0, 'explicit': 20, 'autoupload': 5}
         restarted.set_mode('continuous_upload')
         until(lambda: restarted.status_dict()['normal'] == 0)

@@ -27,7 +27,7 @@ from .cap import cap_drops
 from .policy import cap_error_text, disk_error_text, drain_estimate, guard_threshold_mb, refused_by_guard
 from .queue import NORMAL, PRIORITY, OutboxCounters, OutboxIndex
 from .retry import BACKOFF_BASE, BACKOFF_CAP
-from .saver import (SAVE_QUEUE_SIZE, ImageInput, OutboxBusy, OutboxRefused, SaveCancelled, SaveQueue, SaveRequest,
+from .saver import (SAVE_QUEUE_SIZE, SAVE_TIMEOUT, ImageInput, OutboxBusy, OutboxRefused, SaveCancelled, SaveQueue, SaveRequest,
                     UnencodableImage, check_encodable)
 from .store import OutboxStore
 from .upload import INCOMPLETE_GRACE, SETTLE_TIME, Uploader
@@ -62,6 +62,7 @@ class Outbox:
                  backoff_base: float = BACKOFF_BASE, backoff_cap: float = BACKOFF_CAP,
                  incomplete_grace: float = INCOMPLETE_GRACE, settle_time: float = SETTLE_TIME,
                  rescan_interval: float = RESCAN_INTERVAL, save_queue_size: int = SAVE_QUEUE_SIZE,
+                 save_timeout: float = SAVE_TIMEOUT,
                  id_clock: Callable[[], datetime] = datetime.now) -> None:
         self.settings = settings
         self.max_size = settings.max_outbox_size if max_size is None else max_size
@@ -87,7 +88,7 @@ class Outbox:
         self.watcher = OutboxWatcher(self.store, self.index, rescan_interval=rescan_interval,
                                      after_rescan=self._after_rescan)
         self.saver = SaveQueue(self._store_item, on_busy=self._count_busy, on_unencodable=self._count_unencodable,
-                               size=save_queue_size)
+                               size=save_queue_size, save_timeout=save_timeout)
         self.watcher.rescan()
         self.workers: list[Worker] = [
             _OutboxWorker('outbox-save', self.saver.run),
@@ -106,7 +107,7 @@ class Outbox:
     def _stop_uploader(self) -> None:
         """Shutdown: end the uploader's waits and cut its request in flight (the items stay on disk)."""
         self.uploader.poke()
-        abort = getattr(self._loop_http, 'abort_transfers', None)
+        abort = getattr(self._loop_http, 'abort_uploads', None)
         if abort is not None:
             abort()
 

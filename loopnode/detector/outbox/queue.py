@@ -32,6 +32,7 @@ class OutboxIndex:
     def __init__(self, on_add: Callable[[], None] | None = None) -> None:
         self._ids: dict[str, list[str]] = {q: [] for q in QUEUES}
         self._explicit: set[str] = set()  # explicit items of the normal queue
+        self._discarded_at: dict[tuple[str, str], int] = {}  # see `sync`
         self._added_at: dict[tuple[str, str], int] = {}  # add sequence number, see `sync`
         self._seq = 0
         self._lock = threading.Lock()
@@ -57,6 +58,8 @@ class OutboxIndex:
             if i < len(ids) and ids[i] == ref.id:
                 del ids[i]
                 self._added_at.pop((ref.queue, ref.id), None)
+                self._seq += 1
+                self._discarded_at[(ref.queue, ref.id)] = self._seq
                 if ref.queue == NORMAL:
                     self._explicit.discard(ref.id)
                 return True
@@ -80,11 +83,16 @@ class OutboxIndex:
         """Make the queue equal to a folder listing: returns (added, removed).
 
         Items added after `mark` (taken before the listing) are kept even if the listing lacks them: they
-        were written while the folder was being read. `is_explicit(id)` classifies the new normal items.
+        were written while the folder was being read; items discarded after `mark` stay out even if the
+        listing still has them (deleted while it was read). `is_explicit(id)` classifies the new normal items.
         """
         disk = set(on_disk)
         new_explicit = {i for i in disk if queue == NORMAL and i not in self._explicit and is_explicit(i)}
         with self._lock:
+            if mark is not None:
+                disk -= {i for (q, i), seq in self._discarded_at.items() if q == queue and seq > mark}
+            self._discarded_at = {k: v for k, v in self._discarded_at.items()
+                                  if k[0] != queue or (mark is not None and v > mark)}
             old = set(self._ids[queue])
             keep = {i for i in old - disk
                     if mark is not None and self._added_at.get((queue, i), 0) > mark}
@@ -159,6 +167,7 @@ class OutboxIndex:
                 ids.clear()
             self._added_at.clear()
             self._explicit.clear()
+            self._discarded_at.clear()
 
 
 def _insert(ids: list[str], item_id: str) -> bool:

@@ -22,9 +22,9 @@ BACKOFF_CAP = 60.0
 class RetrySchedule:
     """Thread-safe: `failed()`/`rate_limited()` set the next due time, `loop_ok()` may clear it."""
 
-    def __init__(self, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP, *,
+    def __init__(self, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP, *, jitter: bool = True,
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
-        self.backoff = Backoff(base, cap, rng=rng or random.Random())
+        self.backoff = Backoff(base, cap, jitter=jitter, rng=rng or random.Random())
         self._clock = clock
         self._lock = threading.Lock()
         self._due = 0.0

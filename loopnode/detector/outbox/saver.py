@@ -20,6 +20,7 @@ from ..images import is_jpeg
 log = logging.getLogger(__name__)
 
 SAVE_QUEUE_SIZE = 64
+SAVE_TIMEOUT = 30.0  # an explicit upload waits this long for its save, then gives up (and nothing is stored)
 JPEG_QUALITY = 90
 
 ImageInput = Union[np.ndarray, bytes, bytearray, memoryview]
@@ -99,7 +100,7 @@ class SaveQueue:
 
     def __init__(self, store: Callable[[SaveRequest, list[bytes]], list[str]], *, on_busy: Callable[[], None],
                  on_unencodable: Callable[[], None], size: int = SAVE_QUEUE_SIZE,
-                 put_timeout: float = 2.0, save_timeout: float = 30.0) -> None:
+                 put_timeout: float = 2.0, save_timeout: float = SAVE_TIMEOUT) -> None:
         self._store = store
         self._on_busy = on_busy
         self._on_unencodable = on_unencodable

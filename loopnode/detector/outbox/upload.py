@@ -3,7 +3,7 @@
 While items exist it uploads back to back; failures wait a jittered exponential backoff (5 s → 60 s by
 default, retry.py), a 429 waits `Retry-After` exactly. A backoff wait ends early on a mode change, on
 shutdown and when another Loop call succeeds (`loop_ok`). A request in flight finishes (bounded by its
-timeout) unless the node shuts down, which cuts its connection (`LoopHttp.abort_transfers`); its items stay.
+timeout) unless the node shuts down, which cuts its connection (`LoopHttp.abort_uploads`); its items stay.
 """
 from __future__ import annotations
 
@@ -125,6 +125,8 @@ class Uploader:
                 self._pause(self.schedule.failed())
 
     def _upload(self, batch: list[PreparedItem], stop: threading.Event) -> None:
+        if stop.is_set():
+            return
         started = self._clock()
         result = upload_bisecting(batch, self._send, keep_going=lambda: not stop.is_set() and self._is_enabled())
         if result.uploaded:
