@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from loopnode.detector.outbox import Outbox, OutboxBusy, OutboxRefused, UnencodableImage
+from loopnode.detector.outbox import OutboxBusy, OutboxRefused, UnencodableImage
 from loopnode.devloop import DevLoop
 from tests.detector.test_outbox_loop import (add_fault, image_posts, jpeg, make_outbox, meta, received, running,
-                                             save_all, sources)
+                                             save_all, save_auto, sources)
 from tests.fixtures_devloop import devloop  # noqa: F401 - fixture
 from tests.helpers import until
 
@@ -64,19 +64,6 @@ def test_stop_returns_fast_while_an_upload_hangs(tmp_path: Path, devloop: DevLoo
         assert time.monotonic() - started < 1.0
         assert outbox.mode == 'stopped'
         devloop.stop()  # ends the injected delay, so the in-flight request does not hold the test for 20 s
-
-
-def save_auto(outbox: Outbox, n: int, prefix: str = 'auto', start: int = 0) -> list[str]:
-    """Autoupload saves (no waiting), paced so the 64-entry save queue never overflows; waits until stored."""
-    names = [f'{prefix}-{i}' for i in range(start, start + n)]
-    before = outbox.index.count_autoupload() + outbox.counters.get('dropped_cap')
-    for i, name in enumerate(names):
-        outbox.save(jpeg(i), meta(name))
-        if i % 32 == 31:
-            until(lambda: outbox.saver.pending() == 0)
-    until(lambda: outbox.index.count_autoupload() + outbox.counters.get('dropped_cap') == before + n)
-    assert outbox.counters.get('dropped_busy') == 0
-    return names
 
 
 def test_cap_drop_oldest_policy(tmp_path: Path, devloop: DevLoop) -> None:

@@ -121,6 +121,19 @@ def save_all(outbox: Outbox, n: int, prefix: str = 'item', priority: bool = Fals
     return names
 
 
+def save_auto(outbox: Outbox, n: int, prefix: str = 'auto', start: int = 0) -> list[str]:
+    """Autoupload saves (no waiting), paced so the 64-entry save queue never overflows; waits until stored."""
+    names = [f'{prefix}-{i}' for i in range(start, start + n)]
+    before = outbox.index.count_autoupload() + outbox.counters.get('dropped_cap')
+    for i, name in enumerate(names):
+        outbox.save(jpeg(i), meta(name))
+        if i % 32 == 31:
+            until(lambda: outbox.saver.pending() == 0)
+    until(lambda: outbox.index.count_autoupload() + outbox.counters.get('dropped_cap') == before + n)
+    assert outbox.counters.get('dropped_busy') == 0
+    return names
+
+
 # ---- tests --------------------------------------------------------------------------------------------------
 
 def test_saved_items_upload_with_their_metadata_and_bytes(tmp_path: Path, devloop: DevLoop) -> None:
