@@ -191,9 +191,11 @@ class Outbox:
 
     def _enforce_cap(self) -> None:
         """MAX_OUTBOX_SIZE over the autoupload items only, by the cap policy (cap.py)."""
-        with self._lock:
-            items = self.index.autoupload()
-            doomed = cap_drops(items, [ref.id for ref in items], self.max_size, self.cap_policy)
+        with self._lock, self.uploader.claim_lock:
+            sending = self.uploader.in_flight()
+            items = [ref for ref in self.index.autoupload() if ref not in sending]
+            room = self.max_size - sum(1 for ref in sending if ref.queue == NORMAL and not self.index.is_explicit(ref))
+            doomed = cap_drops(items, [ref.id for ref in items], room, self.cap_policy)
             if not doomed:
                 return  # the cap error stays until uploads make progress (_recheck_cap_error)
             dropped = 0

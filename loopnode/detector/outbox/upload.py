@@ -73,6 +73,8 @@ class Uploader:
         self._deferred: dict[ItemRef, float] = {}
         self._own: set[str] = set()
         self._own_lock = threading.Lock()
+        self.claim_lock = threading.Lock()  # held by the cap while it picks and deletes; see `in_flight`
+        self._in_flight: set[ItemRef] = set()  # items read for the current request: the cap leaves them
         self._rate_log = RateLimitedLog(log)
 
     # ---- called from other threads ----------------------------------------------------------------------
@@ -84,6 +86,11 @@ class Uploader:
                 self._own.add(item_id)
             else:
                 self._own.discard(item_id)
+
+    def in_flight(self) -> frozenset[ItemRef]:
+        """Items claimed for the request in progress (call with `claim_lock` held): the cap must not drop
+        them, they may reach the Loop. An item is claimed under the lock before its files are read."""
+        return frozenset(self._in_flight)
 
     def poke(self) -> None:
         """Mode change or shutdown: end every wait now."""
@@ -117,15 +124,22 @@ class Uploader:
             try:
                 batch, next_due = self._take_batch()
                 if not batch:
+                    self._release_claims()
                     self.wake.wait(min(IDLE_WAIT, next_due) if next_due is not None else IDLE_WAIT)
                     continue
                 self._upload(batch, stop)
             except Exception:  # noqa: BLE001 - the uploader must survive anything; back off and go on
                 log.exception('outbox upload round failed')
+                self._release_claims()
                 self._pause(self.schedule.failed())
+
+    def _release_claims(self) -> None:
+        with self.claim_lock:
+            self._in_flight.clear()
 
     def _upload(self, batch: list[PreparedItem], stop: threading.Event) -> None:
         if stop.is_set():
+            self._release_claims()
             return
         started = self._clock()
         result = upload_bisecting(batch, self._send, keep_going=lambda: not stop.is_set() and self._is_enabled())
@@ -145,6 +159,7 @@ class Uploader:
                 log.warning('outbox: the Loop refused item %s/%s; moved to rejected/ (%s)', item.ref.queue,
                             item.ref.id, reason[:300])
             self._settle_bookkeeping(item.ref)
+        self._release_claims()
         if result.uploaded or result.rejected:
             self._on_change()
         answer = result.stopped
@@ -195,6 +210,8 @@ class Uploader:
         return batch, next_due
 
     def _prepare(self, ref: ItemRef, now: float) -> PreparedItem | None:
+        with self.claim_lock:
+            self._in_flight.add(ref)
         data = self.store.read(ref)
         if data is not None:
             if not self._settled(ref):
