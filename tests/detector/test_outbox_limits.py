@@ -200,7 +200,8 @@ def test_metrics(tmp_path: Path, devloop: DevLoop) -> None:
     text = generate_latest(registry).decode()
     for line in ('loopnode_outbox_items{queue="normal"} 0.0', 'loopnode_outbox_uploaded_total 2.0',
                  'loopnode_outbox_dropped_total{reason="cap"} 0.0', 'loopnode_outbox_rejected_total{reason="422"} 0.0',
-                 'loopnode_outbox_failed_attempts_total 0.0', 'loopnode_outbox_uploading 1.0'):
+                 'loopnode_outbox_failed_attempts_total 0.0', 'loopnode_outbox_uploading 1.0',
+                 'loopnode_outbox_backlog{class="autoupload"} 0.0'):
         assert line in text, line
 
 

@@ -91,8 +91,10 @@ def run_soak(node: DetectorNode, loop: DevLoop, window: float, cycles: int, expl
     image_dict = {'format': 'jpeg', 'bytes': image}
     rest = requests.Session()
     sio_detect = socketio.Client(reconnection=False)
+    sio_batch_client = socketio.Client(reconnection=False)
     sio_upload = socketio.Client(reconnection=False)
-    for client in (sio_detect, sio_upload):
+    clients = (sio_detect, sio_batch_client, sio_upload)
+    for client in clients:
         client.connect(node.url, socketio_path=SIO_PATH, wait_timeout=10)
 
     def ack_auto(source: str, count: int) -> None:
@@ -111,7 +113,7 @@ def run_soak(node: DetectorNode, loop: DevLoop, window: float, cycles: int, expl
             ack_auto(f'sio-{n}', 1)
 
     def sio_batch(n: int) -> None:
-        answer = sio_detect.call('batch_detect', {'images': [image_dict, image_dict], 'autoupload': 'all',
+        answer = sio_batch_client.call('batch_detect', {'images': [image_dict, image_dict], 'autoupload': 'all',
                                                   'source': f'batch-{n}'}, timeout=30)
         if 'error' not in answer:
             ack_auto(f'batch-{n}', 2)
@@ -170,7 +172,7 @@ def run_soak(node: DetectorNode, loop: DevLoop, window: float, cycles: int, expl
         clear_faults(loop)
     finally:
         traffic.join()
-        for client in (sio_detect, sio_upload):
+        for client in clients:
             client.disconnect()
         rest.close()
     traffic_seconds = time.monotonic() - started

@@ -27,8 +27,8 @@ from .cap import cap_drops
 from .policy import cap_error_text, disk_error_text, drain_estimate, guard_threshold_mb, refused_by_guard
 from .queue import NORMAL, PRIORITY, OutboxCounters, OutboxIndex
 from .retry import BACKOFF_BASE, BACKOFF_CAP
-from .saver import (SAVE_QUEUE_SIZE, SAVE_TIMEOUT, ImageInput, OutboxBusy, OutboxRefused, SaveCancelled, SaveQueue, SaveRequest,
-                    UnencodableImage, check_encodable)
+from .saver import (SAVE_QUEUE_SIZE, SAVE_TIMEOUT, ImageInput, OutboxBusy, OutboxRefused, SaveCancelled,
+                    SaveQueue, SaveRequest, UnencodableImage, check_encodable)
 from .store import OutboxStore
 from .upload import INCOMPLETE_GRACE, SETTLE_TIME, Uploader
 from .watch import RESCAN_INTERVAL, OutboxWatcher
@@ -323,6 +323,10 @@ class _OutboxCollector(Collector):
         for queue in ('normal', 'priority', 'rejected'):
             items.add_metric([queue], s[queue])
         yield items
+        backlog = GaugeMetricFamily('loopnode_outbox_backlog', 'Queued items per class', labels=['class'])
+        for name, count in s['backlog'].items():
+            backlog.add_metric([name], count)
+        yield backlog
         yield CounterMetricFamily('loopnode_outbox_uploaded', 'Items the Loop accepted', value=s['uploaded'])
         dropped = CounterMetricFamily('loopnode_outbox_dropped', 'Images not queued or deleted unsent',
                                       labels=['reason'])
