@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-slow test-compat demo bench bench-profile clean
+.PHONY: test test-slow test-compat demo bench bench-profile screenshots clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ test-slow: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/loopnode demo
+
+# docs/img/*.png of docs/pages.md: devloop + the colour detector in headless Chromium (needs chromium, chromium-driver)
+screenshots: $(STAMP)
+	$(BIN)/python tools/screenshots.py
 
 clean:
 	rm -rf $(VENV) .venv-compat .venv-upstream *.egg-info

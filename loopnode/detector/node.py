@@ -22,6 +22,7 @@ from .api.sio import register_socketio_handlers
 from .logic import DetectorFactory
 from .models import ModelManager, VersionRequestError
 from .outbox import Outbox
+from .page import register_detector_page
 from .pipeline import DetectionPipeline
 from .relevance import RelevanceFilter
 from .status import StatusSender
@@ -62,6 +63,7 @@ class DetectorNode(NodeService):
         self.add_worker(Worker('startup', self._finish_startup, supervised=False))
         register_rest_routes(self)
         register_socketio_handlers(self)
+        register_detector_page(self)
 
     # ---- parts (overridable for tests) ---------------------------------------------------------------------
 

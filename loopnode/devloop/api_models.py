@@ -139,14 +139,6 @@ def register(api: Blueprint, ctx: DevLoopContext) -> None:
         log.info('training %d uploaded format %s → model %s (%s)', number, fmt, model['version'], model['id'])
         return jsonify({'id': model['id'], 'version': model['version']})
 
-    @api.put(p + '/models/<model_id>/<fmt>/file')
-    def converter_upload(org: str, project: str, model_id: str, fmt: str) -> Response:
-        check_format_name(fmt)
-        upload = model_upload(read_parts())
-        model = store.add_model_format(org, project, b'', fmt, model_id=model_id,
-                                       zip_for=model_zip_maker(store, org, project, upload.files, fmt, upload.info))
-        return jsonify({'id': model['id'], 'version': model['version']})
-
     @api.post(p + '/<fmt>')
     def upload_format(org: str, project: str, fmt: str) -> Response:
         return upload_zip_format(ctx, org, project, fmt)

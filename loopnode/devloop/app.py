@@ -1,7 +1,7 @@
 """devloop's Flask app: the Loop's REST API (loop-protocol.md §5, §11.2), login modes and JSON errors.
 
-Routes live in `api_images.py` and `api_models.py` (both on the `/api` blueprint made here) and in `admin.py`;
-the request readers and `ApiError` they share are in `api_request.py`.
+Routes live in `api_images.py`, `api_models.py` and `api_converter.py` (all on the `/api` blueprint made
+here) and in `admin.py`; the request readers and `ApiError` they share are in `api_request.py`.
 Every error answer is JSON `{"detail": …}`; nothing a client sends can make a handler crash the server.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from loopnode.data import DataError
 
-from . import api_images, api_models
+from . import api_converter, api_images, api_models
 from .api_request import ApiError, error_response, require_project
 from .context import DevLoopContext
 from .faults import AUTH_COOKIE
@@ -42,6 +42,7 @@ def create_app(ctx: DevLoopContext, *, max_upload_bytes: int = DEFAULT_MAX_UPLOA
     _register_session_routes(api, ctx)
     api_images.register(api, ctx)
     api_models.register(api, ctx)
+    api_converter.register(api, ctx)
     app.register_blueprint(api)
     return app
 

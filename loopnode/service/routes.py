@@ -120,11 +120,7 @@ def register_common_routes(node: ServedNode) -> None:
 
     @app.get('/status')
     def status() -> Any:
-        health = node.loop_http.health
-        return jsonify({'node': node.status_record(),
-                        'loop': {'connected': node.loop_connected(), 'last_ok': health.last_ok,
-                                 'last_error': health.last_error},
-                        **node.status_extra()})
+        return jsonify({'node': node.status_record(), 'loop': node.loop_state(), **node.status_extra()})
 
     @app.get('/metrics')
     def metrics() -> Any:
