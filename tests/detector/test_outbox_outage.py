@@ -210,3 +210,19 @@ def test_shutdown_cuts_an_upload_in_flight(tmp_path: Path, devloop: DevLoop) -> 
     assert len(outbox_items(tmp_path / 'data')) == 1
     assert outbox.status_dict()['uploaded'] == 0
     devloop.stop()  # ends the injected delay
+
+
+def test_order_priority_then_explicit_then_autoupload() -> None:
+    """Issue 18 catch-up order: priority oldest first, then explicit uploads newest first, then autoupload
+    newest first; the class counts follow the index."""
+    from loopnode.detector.outbox.queue import NORMAL, PRIORITY, OutboxIndex
+    index = OutboxIndex()
+    for i in range(1, 4):
+        index.add(NORMAL, f'n{i}a')
+        index.add(NORMAL, f'n{i}e', explicit=True)
+        index.add(PRIORITY, f'p{i}')
+    assert [r.id for r in index.next_batch(20)] == ['p1', 'p2', 'p3', 'n3e', 'n2e', 'n1e', 'n3a', 'n2a', 'n1a']
+    assert index.class_counts() == {'priority': 3, 'explicit': 3, 'autoupload': 3}
+    assert [r.id for r in index.autoupload()] == ['n1a', 'n2a', 'n3a']
+    assert index.sync(NORMAL, ['n1a', 'n3e', 'x'], is_explicit=lambda i: i == 'x') == (1, 4)
+    assert index.class_counts() == {'priority': 3, 'explicit': 2, 'autoupload': 1}

@@ -2,7 +2,7 @@
 
 The index mirrors the folders `outbox/priority` and `outbox/normal`; the rescan makes it equal to the disk
 again, so it only has to be right most of the time, never durable. Order: priority items oldest first, then
-normal items newest first, both by id (ids sort in time order). Items have a class: priority, explicit (a
+explicit normal items newest first, then autoupload items newest first, all by id (ids sort in time order). Items have a class: priority, explicit (a
 normal item from `/upload` or Socket.IO `upload`) or autoupload; only autoupload items are subject to the cap.
 """
 from __future__ import annotations
@@ -150,8 +150,10 @@ class OutboxIndex:
         with self._lock:
             priority = list(self._ids[PRIORITY])
             normal = list(self._ids[NORMAL])
+            explicit = [i for i in normal if i in self._explicit] if self._explicit else []
+            auto = [i for i in normal if i not in self._explicit] if self._explicit else normal
         found = 0
-        for queue, ids in ((PRIORITY, priority), (NORMAL, reversed(normal))):
+        for queue, ids in ((PRIORITY, priority), (NORMAL, reversed(explicit)), (NORMAL, reversed(auto))):
             for item_id in ids:
                 if found >= limit:
                     return
