@@ -194,7 +194,8 @@ class Outbox:
         with self._lock, self.uploader.claim_lock:
             sending = self.uploader.in_flight()
             items = [ref for ref in self.index.autoupload() if ref not in sending]
-            room = self.max_size - sum(1 for ref in sending if ref.queue == NORMAL and not self.index.is_explicit(ref))
+            sending_auto = sum(1 for ref in sending if ref.queue == NORMAL and not self.index.is_explicit(ref))
+            room = self.max_size - sending_auto
             doomed = cap_drops(items, [ref.id for ref in items], room, self.cap_policy)
             if not doomed:
                 return  # the cap error stays until uploads make progress (_recheck_cap_error)
