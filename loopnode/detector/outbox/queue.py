@@ -1,9 +1,11 @@
 """In-memory index of the outbox items and their upload order (detector.md §9.4). Pure: no I/O.
 
 The index mirrors the folders `outbox/priority` and `outbox/normal`; the rescan makes it equal to the disk
-again, so it only has to be right most of the time, never durable. Order: priority items oldest first, then
-explicit normal items newest first, then autoupload items newest first, all by id (ids sort in time order). Items have a class: priority, explicit (a
+again, so it only has to be right most of the time, never durable. Items have a class: priority, explicit (a
 normal item from `/upload` or Socket.IO `upload`) or autoupload; only autoupload items are subject to the cap.
+Order: priority items oldest first, then explicit normal items newest first, then autoupload items newest
+first, all by id (ids sort in time order). **Differs from detector.md §9.4** (issue 18: explicit before
+autoupload).
 """
 from __future__ import annotations
 
