@@ -2,7 +2,9 @@
 
 It wires the parts: `OutboxStore` (disk layout, atomic writes), `OutboxIndex` (order), `SaveQueue` (thread
 'outbox-save'), `OutboxWatcher` (thread 'outbox-watch') and `Uploader` (thread 'outbox-upload'), and owns the
-limits (MAX_OUTBOX_SIZE, the disk guard), the mode, the `/status` numbers and the Prometheus metrics.
+limits (MAX_OUTBOX_SIZE over autoupload items only, by OUTBOX_CAP_POLICY; the disk guard), the mode, the
+`/status` numbers and the Prometheus metrics. Explicit uploads are stored whole or not at all and are never
+dropped once acknowledged (issue 18; docs/outbox.md "Three classes of items").
 """
 from __future__ import annotations
 

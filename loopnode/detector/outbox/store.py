@@ -3,7 +3,9 @@
 An item is written into `{DATA}/tmp/<id>/`, both files and the folder are fsynced, then the folder is renamed
 into `outbox/<queue>/` and that folder is fsynced: the watched folders only ever see complete items, and an
 acknowledged save survives a crash. Deletes rename the folder out first, so a crash mid-delete never leaves a
-half item in the queue.
+half item in the queue. Several items of one upload request are staged first and renamed together (all or
+none). **Addition:** an explicit upload carries an empty `.explicit` file in its folder (written before the
+rename, so it survives restarts); upstream reads only the two image files, so it ignores the marker.
 """
 from __future__ import annotations
 
