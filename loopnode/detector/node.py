@@ -133,10 +133,17 @@ class DetectorNode(NodeService):
         self.request_status_sync()
 
     def reset(self) -> None:
-        """Backdoor `/reset`: soft reload, delete `{DATA}` but uuids.json, recreate the layout, no model."""
+        """Backdoor `/reset`: soft reload, delete `{DATA}` but uuids.json, recreate the layout, no model.
+
+        The deletion runs on the model worker (ModelManager.reset), after the model job in flight.
+        """
         log.warning('backdoor reset: deleting the data folder %s', self.settings.data_folder)
         self.relevance.clear()
-        self.model_manager.reset()
+        self.model_manager.reset(self._wipe_data_folder)
+        self.set_operation_mode(OperationMode.Idle.value)
+        self.request_status_sync()
+
+    def _wipe_data_folder(self) -> None:
         for entry in list(self.settings.data_folder.iterdir()):
             if entry.name in KEEP_ON_RESET:
                 continue
@@ -146,8 +153,6 @@ class DetectorNode(NodeService):
                 entry.unlink(missing_ok=True)
         self.settings.tmp_folder.mkdir(parents=True, exist_ok=True)
         self.outbox.reset()
-        self.set_operation_mode(OperationMode.Idle.value)
-        self.request_status_sync()
 
     def version_response(self) -> dict[str, Any]:
         """GET /model_version and `get_model_version` (§4.5)."""

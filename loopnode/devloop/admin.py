@@ -1,11 +1,13 @@
 """devloop's admin API under /admin (loop-protocol.md §11.5, §11.6): JSON, no auth, never faulted."""
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from . import admin_annotator
 from .api_models import upload_zip_format
 from .api_request import ApiError, read_json_object, require_project
 from .context import DevLoopContext
@@ -219,7 +221,7 @@ def create_blueprint(ctx: DevLoopContext, hub: SocketHub) -> Blueprint:
                 if (not org or r['org'] == org) and (not project or r['project'] == project)]
         return jsonify({'images': [
             {'id': r['id'], 'organization': r['org'], 'project': r['project'], 'name': r['upload_name'],
-             'metadata': r['metadata'], 'state': r['state'], 'width': r['width'], 'height': r['height'],
+             'metadata': None if r['metadata'] is None else json.loads(r['metadata']), 'state': r['state'], 'width': r['width'], 'height': r['height'],
              'received_at': r['received_at'],
              'file_url': f'{base}/api/{r["org"]}/projects/{r["project"]}/images/{r["id"]}/main'} for r in rows]})
 
@@ -253,6 +255,7 @@ def create_blueprint(ctx: DevLoopContext, hub: SocketHub) -> Blueprint:
         return jsonify({'requests': ctx.requests.entries(_int_arg('limit', None, 1, 100000))})
 
     _register_fault_routes(admin, ctx)
+    admin_annotator.register(admin, ctx, hub)
     return admin
 
 

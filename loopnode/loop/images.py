@@ -19,7 +19,7 @@ from .http import DEFAULT_TIMEOUT, LoopHttp
 JPEGINFO_TIMEOUT = 30.0
 
 
-class ImageFetchError(Exception):
+class ImageFetchError(OSError):
     """The image could not be downloaded, or what arrived is not a valid JPEG."""
 
 

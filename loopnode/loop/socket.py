@@ -28,16 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-import engineio
-from engineio import packet as eio_packet
-import socketio
-from socketio import packet as sio_packet
-
+from ..errors import NodeNeedsRestartError
 from ..logs import RateLimitedLog
 from ..settings import Settings
 from .http import STATUS_TIMEOUT, LoopHttp
 from .reconnect import BASE_DELAY, HOLD_SECONDS, MAX_DELAY, ReconnectPolicy
-from .socket_acks import ack_ok, failure, run_handler
+from .socket_acks import ack_for_error, ack_ok, failure, run_handler
+from .socket_client import LoopClient
 
 log = logging.getLogger(__name__)
 
@@ -67,39 +64,6 @@ class _Route:
     dispatch: Dispatch | None
 
 
-class _ReadThreadEngineIO(engineio.Client):
-    """engine.io client that passes Socket.IO EVENT messages on in the reading thread (arrival order)."""
-
-    def _receive_packet(self, pkt: Any) -> None:
-        data = pkt.data
-        if pkt.packet_type == eio_packet.MESSAGE and isinstance(data, str) \
-                and data[:1] == str(sio_packet.EVENT) and 'message' in self.handlers:
-            try:
-                self.handlers['message'](data)
-            except Exception:  # noqa: BLE001 - a bad message must not end the read loop
-                log.exception('could not handle a Socket.IO message')
-            return
-        super()._receive_packet(pkt)
-
-
-class _LoopClient(socketio.Client):
-    """python-socketio Client whose incoming events go to LoopSocket's dispatcher instead of running inline."""
-
-    def __init__(self, on_event: Callable[['_LoopClient', str | None, int | None, list[Any]], None],
-                 **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._on_event = on_event
-
-    def _engineio_client_class(self) -> type:
-        return _ReadThreadEngineIO
-
-    def _handle_event(self, namespace: str | None, id: int | None, data: list[Any]) -> None:
-        self._on_event(self, namespace, id, data)
-
-    def send_ack(self, namespace: str | None, id: int, data: list[Any]) -> None:
-        self._send_packet(self.packet_class(sio_packet.ACK, namespace=namespace or '/', id=id, data=data))
-
-
 class LoopSocket:
     """One Socket.IO connection to the Loop at a time, kept up by the `loop-socket` thread (§6.1, §6.2)."""
 
@@ -118,13 +82,14 @@ class LoopSocket:
         self._policy = ReconnectPolicy(base_delay, max_delay, hold, rng or random.Random())
         self._connect_wait = connect_wait
         self._on_attempt = on_attempt  # test/bench hook: called at the start of every attempt
+        self.on_restart: Callable[[], None] | None = None  # a handler raised NodeNeedsRestartError
         self._routes: dict[str, _Route] = {}
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()  # python-socketio's emit is not thread-safe
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._paused = False
-        self._client: _LoopClient | None = None
+        self._client: LoopClient | None = None
         self._connected = False
         self._broken = False
         self._next_attempt = 0.0
@@ -134,6 +99,7 @@ class LoopSocket:
         self.attempts = 0
         self.connections = 0
         self._event_threads: set[threading.Thread] = set()
+        self._closers: list[threading.Thread] = []
         self._thread = threading.Thread(target=self._run, name='loop-socket')
         self._rate_log = RateLimitedLog(log)
 
@@ -171,6 +137,12 @@ class LoopSocket:
             self._paused = False
             self._next_attempt = 0.0
             self._wake.set()
+
+    def stragglers(self) -> list[str]:
+        """Names of our threads still running (after `stop()`: stuck in a call that ignores the stop)."""
+        with self._lock:
+            threads = [self._thread, *self._event_threads, *self._closers]
+        return [t.name for t in threads if t.is_alive()]
 
     @property
     def alive(self) -> bool:
@@ -215,7 +187,7 @@ class LoopSocket:
             raise LoopSocketError(f'{event}: emit failed: {e}') from e
         deadline = time.monotonic() + timeout
         while not done.wait(0.05):
-            if self._stopping.is_set() or self._outer_stop.is_set():
+            if self._stopping.is_set():
                 raise LoopSocketError(f'{event}: stopping')
             if client is not self._client or not self._connected:
                 raise LoopSocketError(f'{event}: connection lost before the ack')
@@ -229,7 +201,7 @@ class LoopSocket:
         self.last_ok = now_iso()
         return ack
 
-    def _mark_broken(self, client: _LoopClient, reason: str) -> None:
+    def _mark_broken(self, client: LoopClient, reason: str) -> None:
         if client is self._client:
             log.warning('Loop socket broken: %s', reason)
             self.last_error = reason
@@ -238,7 +210,7 @@ class LoopSocket:
 
     # ---- incoming ----------------------------------------------------------------------------------------
 
-    def _on_event(self, client: _LoopClient, namespace: str | None, id: int | None, data: list[Any]) -> None:
+    def _on_event(self, client: LoopClient, namespace: str | None, id: int | None, data: list[Any]) -> None:
         """On the reading thread: route the event to its dispatch (non-blocking)."""
         if not data or not isinstance(data[0], str):
             return
@@ -257,7 +229,13 @@ class LoopSocket:
         log.debug('Loop event %s', event)
 
         def run() -> None:
-            reply(run_handler(event, route.handler, args))
+            try:
+                reply(run_handler(event, route.handler, args))
+            except NodeNeedsRestartError as e:
+                log.error('%s: the node needs a restart: %s', event, e)
+                reply(ack_for_error(e))
+                if self.on_restart is not None:
+                    self.on_restart()
         try:
             (route.dispatch or self._spawn(event))(args, run)
         except Exception as e:  # noqa: BLE001 - the dispatcher refused the arguments: fail the ack at once
@@ -279,12 +257,14 @@ class LoopSocket:
 
     # ---- connection thread -------------------------------------------------------------------------------
 
-    def _stopped(self) -> bool:
-        return self._stopping.is_set() or self._outer_stop.is_set()
-
     def _run(self) -> None:
         try:
-            while not self._stopped():
+            while not self._stopping.is_set():
+                if self._outer_stop.is_set():
+                    # the node is shutting down: no new attempts, but a live connection stays until stop(),
+                    # after the type workers (loop-protocol.md §10.3)
+                    self._stopping.wait(0.5)
+                    continue
                 if self._paused:
                     if self._client is not None:
                         log.info('Loop socket off')
@@ -313,7 +293,7 @@ class LoopSocket:
         """Wait up to `seconds`; True if woken early (stop, pause, resume, a lost connection)."""
         self._wake.clear()
         deadline = time.monotonic() + seconds
-        while not self._stopped():
+        while not (self._stopping.is_set() or self._outer_stop.is_set()):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -334,7 +314,7 @@ class LoopSocket:
         self.attempts += 1
         if self._on_attempt is not None:
             self._on_attempt()
-        client: _LoopClient | None = None
+        client: LoopClient | None = None
         try:
             response = self.http.get('/status', timeout=STATUS_TIMEOUT, retry_429=False)
             response.close()
@@ -342,7 +322,7 @@ class LoopSocket:
                 raise LoopSocketError(f'GET /api/status: HTTP {response.status_code}')
             if self.settings.has_credentials:
                 self.http.login()
-            client = _LoopClient(self._on_event, reconnection=False, request_timeout=REQUEST_TIMEOUT,
+            client = LoopClient(self._on_event, reconnection=False, request_timeout=REQUEST_TIMEOUT,
                                  handle_sigint=False, http_session=self.http.session())
             self._register_state_handlers(client)
             self._broken = False
@@ -368,7 +348,7 @@ class LoopSocket:
         return {'organization': self.settings.loop_organization or '',
                 'project': self.settings.loop_project or '', 'nodeType': self.node_type}
 
-    def _register_state_handlers(self, client: _LoopClient) -> None:
+    def _register_state_handlers(self, client: LoopClient) -> None:
         def on_disconnect(*_reason: Any) -> None:
             if client is self._client:
                 self._connected = False
@@ -386,13 +366,15 @@ class LoopSocket:
         if client is None:
             return
         closer = threading.Thread(target=self._shutdown, args=(client,), name='loop-socket-close')
+        with self._lock:
+            self._closers = [t for t in self._closers if t.is_alive()] + [closer]
         closer.start()
         closer.join(SHUTDOWN_WAIT)
         if closer.is_alive():
             log.warning('the old Loop socket client did not shut down within %.0f s', SHUTDOWN_WAIT)
 
     @staticmethod
-    def _shutdown(client: _LoopClient) -> None:
+    def _shutdown(client: LoopClient) -> None:
         try:
             client.shutdown()
         except Exception:  # noqa: BLE001 - it is being discarded

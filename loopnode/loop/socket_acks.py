@@ -6,10 +6,13 @@ import logging
 from typing import Any, Callable
 
 from ..data import SocketResponse
+from ..errors import NodeNeedsRestartError
 
 log = logging.getLogger(__name__)
 
 INVALID_RETURN = 'invalid handler return type'
+# handler errors logged as one line: bad input, lookups, I/O; anything else gets its traceback
+EXPECTED_ERRORS = (ValueError, LookupError, OSError)
 
 
 def failure(message: str) -> dict[str, Any]:
@@ -49,15 +52,17 @@ def arguments_problem(handler: Callable[..., Any], args: tuple[Any, ...]) -> str
 
 
 def run_handler(event: str, handler: Callable[..., Any], args: tuple[Any, ...]) -> list[Any]:
-    """Call `handler(*args)` and turn its outcome into ack arguments; never raises (§6.3)."""
+    """Call `handler(*args)` and turn its outcome into ack arguments (§6.3); raises only NodeNeedsRestartError."""
     problem = arguments_problem(handler, args)
     if problem is not None:
         log.warning('%s: %s', event, problem)
         return [failure(problem)]
     try:
         return ack_for_result(handler(*args))
+    except NodeNeedsRestartError:
+        raise
     except Exception as e:  # noqa: BLE001 - every handler error becomes a failure ack
-        log.warning('%s handler failed: %s', event, e, exc_info=not isinstance(e, ValueError))
+        log.warning('%s handler failed: %s', event, e, exc_info=not isinstance(e, EXPECTED_ERRORS))
         return ack_for_error(e)
 
 

@@ -4,7 +4,8 @@ On top of `NodeService` it owns a `LoopSocket` (thread `loop-socket`) and the `r
 
 * `socket_node_type`: the `nodeType` header (`trainer`, `annotation_node`, `converter`).
 * `socket_handlers() -> {event: handler}`: Loop → node events, registered at start (return/raise → ack,
-  §6.3). `restart` is registered by the base: it ends the process with exit code 75. Handlers that need
+  §6.3). `restart` is registered by the base: it ends the process with exit code 75, as does a handler
+  (or a repeat cycle) raising `NodeNeedsRestartError` (after a failure ack). Handlers that need
   ordered dispatch call `self.loop_socket.on(event, handler, dispatch=...)` themselves.
 * `repeat_cycle()`: runs at once and then every `LOOP_POLL_INTERVAL` s on `repeat`, muted while
   `SKIP_REPEAT_ON_START` or `PUT /socketio off` are in effect (§10.2). It runs whether or not the socket is
@@ -38,6 +39,7 @@ class SocketNodeService(NodeService):
         self.loop_socket = LoopSocket(settings, self.loop_http, node_type=self.socket_node_type,
                                       stop=self.shutdown_requested, **(socket_options or {}))
         self.loop_socket.on('restart', self.on_restart_event)
+        self.loop_socket.on_restart = lambda: self.request_exit(EXIT_RESTART)
         self.repeat = self.add_worker(PeriodicWorker('repeat', self._repeat_tick,
                                                      lambda: self.settings.loop_poll_interval,
                                                      muted=lambda: self.loop_muted))
@@ -78,6 +80,9 @@ class SocketNodeService(NodeService):
             self.repeat.trigger()
         else:
             self.loop_socket.pause()
+
+    def stragglers(self) -> list[str]:
+        return super().stragglers() + self.loop_socket.stragglers()
 
     def dead_threads(self) -> list[str]:
         dead = super().dead_threads()

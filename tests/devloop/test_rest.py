@@ -99,7 +99,8 @@ def test_upload_images_stores_pairs_with_state_and_metadata(loop: DevLoop) -> No
     received = requests.get(loop.url + '/admin/received/images?org=zauberzeug&project=demo', timeout=5).json()
     by_id = {i['id']: i for i in received['images']}
     assert by_id[trash[0]]['state'] == 'trash'
-    assert json.loads(by_id[ids[0]]['metadata'])['source'] == 'robot'
+    metadata = by_id[ids[0]]['metadata']  # the object as sent, not JSON text
+    assert isinstance(metadata, dict) and metadata['source'] == 'robot' and metadata['tags'] == ['t1']
     assert by_id[ids[0]]['name'].startswith('image_2024-01-01_12:00:0')
     assert requests.get(by_id[ids[0]]['file_url'], timeout=5).status_code == 200
 

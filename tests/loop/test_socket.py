@@ -1,6 +1,7 @@
 """LoopSocket: ack wrapper and reconnect policy (pure), and the real client against devloop over loopback."""
 from __future__ import annotations
 
+import logging
 import random
 import statistics
 import threading
@@ -286,3 +287,42 @@ def test_stop_is_immediate_while_waiting_for_the_loop(tmp_path: Path, harness_fa
     assert stopped.wait(3.0)
     closer.join()
     assert not h.socket.alive
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_fifty_real_sockets_losing_devloop_spread_their_first_retry(tmp_path: Path) -> None:
+    """50 LoopSockets connected to one devloop lose it at once: their first retries (real threads, real
+    backoff of 1 s) are spread over the first second, not in lockstep."""
+    import time
+    port = free_port()
+    loop = DevLoop(tmp_path / 'devloop')
+    loop.start(port=port)
+    sockets: list[Harness] = []
+    retries: dict[int, float] = {}
+    lost_at: list[float] = []
+
+    def hook(i: int) -> Any:
+        def on_attempt() -> None:
+            if lost_at and i not in retries:
+                retries[i] = time.monotonic() - lost_at[0]
+        return on_attempt
+    try:
+        for i in range(50):
+            h = Harness(node_settings(tmp_path / f'n{i}', f'http://127.0.0.1:{port}'), on_attempt=hook(i), hold=0.0)
+            sockets.append(h)
+            h.socket.start()
+        until(lambda: all(h.socket.connected for h in sockets), 60)
+        lost_at.append(time.monotonic())
+        loop.stop()
+        until(lambda: len(retries) == 50, 30)
+    finally:
+        for h in sockets:
+            h.close()
+        loop.stop()
+    waits = sorted(retries.values())
+    spread = waits[-1] - waits[0]
+    logging.getLogger(__name__).warning(f'first retry after the loss: min {waits[0]:.3f} s, median {statistics.median(waits):.3f} s, '
+          f'max {waits[-1]:.3f} s, spread {spread:.3f} s, stdev {statistics.pstdev(waits):.3f} s')
+    assert spread > 0.5 and statistics.pstdev(waits) > 0.15
+    assert waits[-1] < 1.0 + 1.0  # the jittered first wait is at most 1 s (+ the time to notice the loss)

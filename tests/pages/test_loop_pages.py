@@ -188,7 +188,7 @@ def test_detector_page_follows_the_api_token_rule(start_detector: Callable[..., 
     data = tmp_path / 'token-node'
     write_model(data)
     node = start_detector(UNREACHABLE_LOOP, MockDetectorFactory(), data=data, NODE_API_TOKEN='s3cret')
-    until(lambda: node.model_manager.slot.state == 'active', timeout=10)
+    until(lambda: node.model_manager.slot.state == 'active' and node.operation_mode == 'idle', timeout=10)
     assert requests.get(node.url + '/', timeout=5).status_code == 401
     assert requests.post(node.url + '/page/operation_mode', data={'mode': 'detecting'}, timeout=5).status_code == 401
     assert node.operation_mode == 'idle'

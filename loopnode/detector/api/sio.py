@@ -1,6 +1,8 @@
 """The detector's local Socket.IO API (detector.md §3): token check on connect, the client sid set, every
 event of §3.3 and a catch-all for unknown events. Every handler returns a dict, which becomes the ack;
 errors are `{"error": msg}`, never Socket.IO errors. Handlers run in their own threads (async_handlers).
+`detect` / `batch_detect` answers carry segmentation shapes as objects, not REST's flattened strings
+(`results.with_shape_objects`, a deliberate difference from upstream: rosys parses only the object).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from flask import request
 from ...service.routes import token_ok
 from ..images import ImageError, decode_image_dict
 from ..pipeline import ApiError
-from ..results import DetectParams, ParameterError, detect_params, parse_bool
+from ..results import DetectParams, ParameterError, detect_params, parse_bool, with_shape_objects
 from .protocol import DetectorApi
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ def register_socketio_handlers(node: DetectorApi) -> None:
         params = _params(payload)
         node.pipeline.check_ready()
         image, stored = _image(payload)
-        return node.pipeline.detect(image, stored, params)
+        return with_shape_objects(node.pipeline.detect(image, stored, params))
 
     @handler('batch_detect')
     def batch_detect(data: Any = None, *_extra: Any) -> dict[str, Any]:
@@ -105,7 +107,8 @@ def register_socketio_handlers(node: DetectorApi) -> None:
                 raise ApiError(400, f'{IMAGES_ERROR}item {index}: {e}') from None
             images.append(image)
             stored.append(keep)
-        return {'items': node.pipeline.batch_detect(images, stored, params) if images else []}
+        answers = node.pipeline.batch_detect(images, stored, params) if images else []
+        return {'items': [with_shape_objects(answer) for answer in answers]}
 
     @handler('upload')
     def upload(data: Any = None, *_extra: Any) -> dict[str, Any]:

@@ -5,12 +5,17 @@ ModelManager decides what to do with the result.
 """
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import requests
 
 from ...data import DataError, DeploymentTarget, ModelListEntry
 from ...logs import RateLimitedLog
 from ...loop.http import LoopHttp
 from .versions import Target, is_valid_version
+
+log = logging.getLogger(__name__)
 
 
 class VersionRequestError(Exception):
@@ -56,9 +61,20 @@ def find_loop_model(http: LoopHttp, version: str) -> Target:
         entries = [ModelListEntry.from_dict(m, path=f'models[{i}]') for i, m in enumerate(models)]
     except (ValueError, KeyError, TypeError, DataError) as e:
         raise VersionRequestError(f'{failed}invalid answer: {e}') from None
+    _log_unused_differences(models)
     matches = [m for m in entries if m.version == version]
     if not matches:
         raise VersionRequestError(f'No Model with version {version}')
     if len(matches) > 1:
         raise VersionRequestError(f'Multiple models with version {version}')
     return Target(matches[0].id, version, matches[0].host)
+
+
+def _log_unused_differences(models: list[Any]) -> None:
+    """Debug-log model list entries with keys the node does not know or without fields it does not need."""
+    for i, raw in enumerate(models):
+        extra = sorted(str(key) for key in raw if key not in ModelListEntry.FIELDS)
+        missing = [key for key in ModelListEntry.FIELDS if key not in raw]
+        if extra or missing:
+            log.debug('models[%d] (version %s): ignoring keys %s, missing optional %s', i, raw.get('version'),
+                      extra, missing)

@@ -24,27 +24,13 @@ from ...loop.transfer import (CURRENT_MODEL, MODEL_JSON, ArtifactError, Transfer
                              fetch_model, local_versions, point_current_model, remove_leftovers)
 from ...service.workers import Worker
 from ...settings import Settings
+from .jobs import LOAD_CURRENT, RESET_WAIT, ModelWorker, ResetJob
 from .loop_queries import VersionRequestError, fetch_deployment_target, find_loop_model
 from .slot import ACTIVE, UPDATING, ModelSlot, updating_text
 from .versions import (BACKOFF_BASE, FOLLOW_LOOP, PAUSE, FailureKind, Target, VersionControl, is_valid_version,
                        parse_version_request, versions_to_prune)
 
 log = logging.getLogger(__name__)
-
-_LOAD_CURRENT = 'load_current'
-
-
-class _ModelWorker(Worker):
-    """The `model` thread; stopping it also wakes it from waiting for a job."""
-
-    def __init__(self, target: Callable[[threading.Event], None], wake: threading.Event) -> None:
-        super().__init__('model', target)
-        self._wake = wake
-
-    def stop(self) -> None:
-        super().stop()
-        self._wake.set()
-
 
 class ModelManager:
     """Version control, downloads, builds and swaps of the detector's model."""
@@ -62,11 +48,12 @@ class ModelManager:
         self._on_change = on_change
         self._lock = threading.Lock()
         self._control = VersionControl(settings.version_control_default, clock=clock, backoff_base=backoff_base)
-        self._pending: Target | str | None = None
+        self._pending: Target | str | ResetJob | None = None
         self._busy = True  # until the start-up load has ended
         self._wake = threading.Event()
+        self._cancel = threading.Event()  # set by stop and reset: the job in flight gives up its download
         self._rate_log = RateLimitedLog(log)
-        self.worker: Worker = _ModelWorker(self._run, self._wake)
+        self.worker: Worker = ModelWorker(self._run, self._wake, self._cancel)
         self.models_folder.mkdir(parents=True, exist_ok=True)
         remove_leftovers(self.data_folder)
 
@@ -86,13 +73,17 @@ class ModelManager:
                 with self._lock:
                     job, self._pending = self._pending, None
                     self._busy = job is not None
+                    if not stop.is_set():
+                        self._cancel.clear()
                 if job is None:
                     break
                 try:
-                    if job == _LOAD_CURRENT:
+                    if isinstance(job, ResetJob):
+                        self._reset(job)
+                    elif job == LOAD_CURRENT:
                         self._load_current(startup=False)
                     elif isinstance(job, Target):
-                        self._update(job, stop)
+                        self._update(job)
                 except NodeNeedsRestartError:
                     raise
                 except Exception:  # noqa: BLE001 - one bad job must not end the model thread (healthz, watchdog)
@@ -114,26 +105,32 @@ class ModelManager:
 
     def _queue(self, job: Target | str) -> None:
         with self._lock:
-            self._pending = job
+            if not isinstance(self._pending, ResetJob):  # a reset waiting for the worker comes first
+                self._pending = job
         self._wake.set()
 
     # ---- update job -----------------------------------------------------------------------------------
 
-    def _update(self, target: Target, stop: threading.Event) -> None:
+    def _update(self, target: Target) -> None:
         version = target.version
         log.info('updating model to version %s (%s)', version, target.id)
         try:
             folder = self.models_folder / version
             if not (folder / MODEL_JSON).is_file():
                 folder = fetch_model(self.http, target.id, version, self.factory.model_format, self.data_folder,
-                                     cancel=stop)
+                                     cancel=self._cancel)
+            if self._cancel.is_set():
+                log.info('update to %s interrupted by shutdown or reset', version)
+                return
             info = self._read_info(folder)
+            if info.version != version:  # else it would be built, found not to be the target, and rebuilt each cycle
+                raise ArtifactError(f'model.json in models/{version} names version {info.version}')
             self._build_and_swap(info)
         except NodeNeedsRestartError:
             raise
         except TransferError as e:
-            if stop.is_set():
-                log.info('update to %s interrupted by shutdown', version)
+            if self._cancel.is_set():
+                log.info('update to %s interrupted by shutdown or reset', version)
                 return
             self._fail(version, FailureKind(e.kind), str(e))
             return
@@ -260,16 +257,37 @@ class ModelManager:
         """§3.3: default mode, forget target, clear failures/skips/error, rebuild current_model."""
         with self._lock:
             self._control.restore_default()
-        self._queue(_LOAD_CURRENT)
+        self._queue(LOAD_CURRENT)
         self._on_change()
 
-    def reset(self) -> None:
+    def reset(self, wipe: Callable[[], None] | None = None, timeout: float = RESET_WAIT) -> bool:
         """Backdoor /reset: as soft_reload's state reset (default mode, no target, no failures or error), but
-        the logic is retired (Initializing) instead of rebuilt."""
+        the logic is retired (Initializing) instead of rebuilt, and `wipe` (delete the data) runs in between.
+
+        It runs on the model worker after the job in flight (whose download is cancelled), so that job cannot
+        activate a model or write `current_model` after the wipe. Waits up to `timeout` s; False if it is
+        still waiting then (it happens later, in order).
+        """
+        job = ResetJob(wipe)
         with self._lock:
-            self._control.restore_default()
-            self._pending = None
-        self.slot.clear()
+            self._pending = job
+            self._cancel.set()
+        self._wake.set()
+        if job.done.wait(timeout):
+            return True
+        log.warning('reset: the model worker is still busy after %.0f s; the reset follows when it is done', timeout)
+        return False
+
+    def _reset(self, job: ResetJob) -> None:
+        try:
+            self.slot.clear()
+            if job.wipe is not None:
+                job.wipe()
+            self.models_folder.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                self._control.restore_default()
+        finally:
+            job.done.set()
         self._on_change()
 
     # ---- target poll ----------------------------------------------------------------------------------
