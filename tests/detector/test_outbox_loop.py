@@ -117,6 +117,11 @@ def save_all(outbox: Outbox, n: int, prefix: str = 'item', priority: bool = Fals
     return names
 
 
+def index_matches_disk(outbox: Outbox) -> bool:
+    indexed = {(r.queue, r.id) for r in outbox.index.iter_order(10 ** 9)}
+    return indexed == {(q, i) for q in ('normal', 'priority') for i in outbox.store.list_ids(q)}
+
+
 def save_auto(outbox: Outbox, n: int, prefix: str = 'auto', start: int = 0) -> list[str]:
     """Autoupload saves (no waiting), paced so the 64-entry save queue never overflows; waits until stored."""
     names = [f'{prefix}-{i}' for i in range(start, start + n)]
@@ -126,6 +131,7 @@ def save_auto(outbox: Outbox, n: int, prefix: str = 'auto', start: int = 0) -> l
         if i % 32 == 31:
             until(lambda: outbox.saver.pending() == 0)
     until(lambda: outbox.index.count_autoupload() + outbox.counters.get('dropped_cap') == before + n)
+    until(lambda: index_matches_disk(outbox), message='index == folders (watcher events arrive ~0.5 s late)')
     assert outbox.counters.get('dropped_busy') == 0
     return names
 

@@ -194,19 +194,24 @@ class Outbox:
     def _enforce_cap(self) -> None:
         """MAX_OUTBOX_SIZE over the autoupload items only, by the cap policy (cap.py)."""
         with self._lock, self.uploader.claim_lock:
-            sending = self.uploader.in_flight()
-            items = [ref for ref in self.index.autoupload() if ref not in sending]
-            sending_auto = sum(1 for ref in sending if ref.queue == NORMAL and not self.index.is_explicit(ref))
-            room = self.max_size - sending_auto
-            doomed = cap_drops(items, [ref.id for ref in items], room, self.cap_policy)
-            if not doomed:
-                return  # the cap error stays until uploads make progress (_recheck_cap_error)
             dropped = 0
-            for ref in doomed:
-                if self.store.delete(ref):
-                    dropped += 1
-                self.index.discard(ref)
-                self.uploader.mark_own(ref.id, False)
+            for _ in range(3):  # again if a picked item was already gone (a stale index entry): the disk counts
+                sending = self.uploader.in_flight()
+                items = [ref for ref in self.index.autoupload() if ref not in sending]
+                sending_auto = sum(1 for ref in sending if ref.queue == NORMAL and not self.index.is_explicit(ref))
+                doomed = cap_drops(items, [ref.id for ref in items], self.max_size - sending_auto, self.cap_policy)
+                gone = 0
+                for ref in doomed:
+                    if self.store.delete(ref):
+                        dropped += 1
+                    else:
+                        gone += 1
+                    self.index.discard(ref)
+                    self.uploader.mark_own(ref.id, False)
+                if not gone:
+                    break
+            if not dropped:
+                return  # the cap error stays until uploads make progress (_recheck_cap_error)
             total = self.counters.add('dropped_cap', dropped)
             self._set_errors(cap=cap_error_text(self.max_size, total))
             self._rate_log.warning('cap', 'outbox: autoupload items over MAX_OUTBOX_SIZE=%d; dropped %d (%s, %d '
