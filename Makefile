@@ -45,7 +45,8 @@ wheelhouse: $(STAMP)
 	ls $(WHEELHOUSE)
 
 clean:
-	rm -rf $(VENV) .venv310 .venv-compat .venv-upstream *.egg-info build dist
+	rm -rf $(VENV) .venv310 .venv-compat .venv-upstream .venv-autobahn .venv-virtualenv conformance/reports *.egg-info build dist
 
 include compat/Makefile.inc
 include bench/Makefile.inc
+include conformance/Makefile.inc
