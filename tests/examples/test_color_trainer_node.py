@@ -10,14 +10,13 @@ from typing import Any, Iterator
 import pytest
 import requests
 
+from loopnode import trainer
 from loopnode.devloop import DevLoop
 from loopnode.devloop.seed_examples import example_seed_hooks
 from loopnode.settings import Settings
+from loopnode.examples.color_trainer.checkpoint import CHECKPOINT_FILE
+from loopnode.examples.color_trainer.logic import ColorTrainerLogic
 from tests.helpers import until
-
-trainer = pytest.importorskip('loopnode.trainer', reason='the trainer node (branch h-trainer) has not landed yet')
-from loopnode.examples.color_trainer.checkpoint import CHECKPOINT_FILE  # noqa: E402
-from loopnode.examples.color_trainer.logic import ColorTrainerLogic  # noqa: E402
 
 BOX_ID, POINT_ID = '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000a2'
 

@@ -74,7 +74,6 @@ def test_demo_cycle_closes_the_loop_in_a_subprocess(tmp_path: Path) -> None:
     """Issue 14: `loopnode demo --cycle` from a fresh data folder runs detect → upload → annotate → train →
     convert → deploy → detect, logs each of the 8 steps with its timing, and exits 0 once the detector serves
     the new model (color_blobs_lut) with correct detections on a fresh image."""
-    pytest.importorskip('loopnode.trainer', reason='the trainer node (branch h-trainer) has not landed yet')
     result = subprocess.run([sys.executable, '-m', 'loopnode', 'demo', '--cycle', '--port', '0', '--loop-port', '0',
                              '--data', str(tmp_path / 'demo')], capture_output=True, text=True, timeout=110)
     output = result.stdout + result.stderr
