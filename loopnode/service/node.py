@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter
 from ..fsutil import empty_folder
 from ..loop.http import LoopHttp
 from ..settings import Settings
+from .httpd.limits import HttpLimits
 from .identity import node_uuid
 from .notify import SystemdNotifier
 from .routes import register_common_routes
@@ -153,7 +154,9 @@ class NodeService:
         """Prepare, start the HTTP server and the workers, then tell systemd READY=1. Non-blocking."""
         self.settings.log_warnings()
         self.prepare()
-        self._server = HttpServer(self.app, self.settings.node_host, self.settings.node_port)
+        limits = HttpLimits.from_settings(self.settings, max_body=self.app.config['MAX_CONTENT_LENGTH'],
+                                          spool_dir=self.settings.tmp_folder)
+        self._server = HttpServer(self.app, self.settings.node_host, self.settings.node_port, limits=limits)
         self._server.start()
         self._started = True
         for worker in list(self._workers):
