@@ -9,7 +9,6 @@ connections at once, waits for requests in flight, then closes the rest: no hand
 from __future__ import annotations
 
 import errno
-import itertools
 import logging
 import selectors
 import socket
@@ -21,6 +20,7 @@ from .httpd.closer import Closer
 from .httpd.connection import Connection
 from .httpd.limits import HttpLimits
 from .httpd.parse import error_response
+from .httpd.pool import ThreadPool
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,9 @@ class HttpServer:
         self._stop = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
         self._lock = threading.Condition()
-        self._connections: dict[Connection, threading.Thread] = {}
+        self._connections: set[Connection] = set()
         self._in_flight = 0
-        self._ids = itertools.count(1)
+        self._pool = ThreadPool(f'{name}-conn', idle_timeout=self.limits.keepalive_timeout)
         self._closer = Closer(f'{name}-closer', self.limits.linger)
         self._thread = threading.Thread(target=self._serve, name=name)
 
@@ -129,6 +129,15 @@ class HttpServer:
                     self._stop.wait(0.1)
                 return  # ECONNABORTED and friends: the client gave up
             try:
+                if sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b'':
+                    sock.close()  # connected and closed already (port scans, health probes): no thread needed
+                    continue
+            except BlockingIOError:
+                pass  # the usual case: the request is still on its way
+            except OSError:
+                sock.close()
+                continue
+            try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
@@ -139,28 +148,26 @@ class HttpServer:
             full = len(self._connections) >= self.limits.max_connections
             if not full:
                 connection = Connection(sock, client, self.app, self.limits, self)
-                thread = threading.Thread(target=self._run_connection, args=(connection,),
-                                          name=f'{self.name}-conn-{next(self._ids)}')
-                self._connections[connection] = thread
+                self._connections.add(connection)
         if full:
             log.warning('http: %d connections open; answering 503', self.limits.max_connections)
             self._closer.refuse(sock, error_response(503, 'too many connections; try again later'))
             return
-        thread.start()
+        self._pool.submit(lambda: self._run_connection(connection))
 
     def _run_connection(self, connection: Connection) -> None:
         try:
             connection.serve()
         finally:
             with self._lock:
-                self._connections.pop(connection, None)
+                self._connections.discard(connection)
                 self._lock.notify_all()
 
     # ---- shutdown -------------------------------------------------------------------------------------
 
-    def _close_idle(self, everything: bool) -> list[threading.Thread]:
+    def _close_idle(self, everything: bool) -> None:
         with self._lock:
-            connections = dict(self._connections)
+            connections = list(self._connections)
         for connection in connections:
             with connection.lock:
                 if connection.busy and not everything:
@@ -170,7 +177,6 @@ class HttpServer:
                 connection.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        return list(connections.values())
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no request is in flight; False if `timeout` passed first."""
@@ -198,10 +204,8 @@ class HttpServer:
         drained = self.wait_idle(grace)
         if not drained:
             log.warning('%d request(s) still running after %.1f s; closing their connections', self.in_flight, grace)
-        deadline = time.monotonic() + 2.0
-        for thread in self._close_idle(everything=True):
-            if thread.ident is not None:
-                thread.join(max(0.0, deadline - time.monotonic()))
+        self._close_idle(everything=True)
+        self._pool.stop(timeout=2.0)
         self._closer.stop()
         self._wake_r.close()
         self._wake_w.close()
