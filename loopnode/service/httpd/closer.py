@@ -42,7 +42,8 @@ class Closer:
         """Send `answer` (best effort, never blocks) and close `sock` after lingering; takes ownership."""
         try:
             sock.setblocking(False)
-            sock.send(answer)
+            if answer:
+                sock.send(answer)
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             sock.close()

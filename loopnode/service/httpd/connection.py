@@ -51,6 +51,7 @@ class Connection:
         self.busy = False      # a request is being served (shutdown waits for it)
         self.closing = False   # shutdown closed it while idle
         self._handed_off = False
+        self._unread = False   # the last request's body was not read: linger before closing
 
     def serve(self) -> None:
         """The thread's body: requests until the connection ends; the socket is closed (or handed off) after."""
@@ -79,6 +80,9 @@ class Connection:
         except Exception:  # noqa: BLE001 - a handler thread must end quietly, never take the server down
             log.exception('http connection from %s failed', self.client[0])
         finally:
+            if self._unread and not self._handed_off:
+                self._handed_off = True
+                self.host.refuse(self.sock, b'')  # the client may still be sending: let it read our answer
             if not self._handed_off:
                 try:
                     self.sock.close()
@@ -115,7 +119,10 @@ class Connection:
         self.sock.settimeout(self.limits.body_timeout)
         self.host.request_started()
         try:
-            return Response(self, head, body).run(environ)
+            keep = Response(self, head, body).run(environ)
+            if isinstance(body, LengthBody) and body.remaining and not body.broken:
+                self._unread = True
+            return keep
         finally:
             self.host.request_finished()
             if spool is not None:
