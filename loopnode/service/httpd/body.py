@@ -14,7 +14,7 @@ import time
 from typing import IO
 
 from .limits import HttpLimits
-from .parse import MAX_CHUNK_LINE, HttpError, check_partial, parse_chunk_line
+from .parse import MAX_CHUNK_LINE, HttpError, check_partial, parse_chunk_line, size_text
 
 RECV_SIZE = 64 * 1024
 MAX_TRAILERS = 32
@@ -199,7 +199,7 @@ def spool_chunked(reader: SocketReader, limits: HttpLimits) -> tuple[IO[bytes], 
             if size == 0:
                 break
             if total + size > limits.max_body:
-                raise HttpError(413, f'request body larger than {limits.max_body} bytes')
+                raise HttpError(413, f'request body larger than {size_text(limits.max_body)}')
             left = size
             while left > 0:
                 data = reader.read_some(min(left, 1 << 20))

@@ -16,7 +16,7 @@ from typing import IO, Any, Callable, Iterable, Protocol
 from .body import ClientGone, LengthBody, SocketReader, spool_chunked
 from .environ import SERVER_SOFTWARE, build_environ
 from .limits import HttpLimits
-from .parse import REASONS, HttpError, RequestHead, error_response, parse_head
+from .parse import REASONS, HttpError, RequestHead, error_response, parse_head, size_text
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Connection:
         try:
             head = parse_head(raw_head, self.limits)
             if head.body == 'length' and head.length > self.limits.max_body:
-                raise HttpError(413, f'request body larger than {self.limits.max_body} bytes')
+                raise HttpError(413, f'request body larger than {size_text(self.limits.max_body)}')
             if head.expect_continue and head.body != 'none':
                 self.sock.sendall(b'HTTP/1.1 100 Continue\r\n\r\n')
             spool: IO[bytes] | None = None

@@ -162,6 +162,11 @@ def parse_chunk_line(line: bytes) -> int:
     return int(size, 16)
 
 
+def size_text(n: int) -> str:
+    """`64 MiB` for whole MiB, else `N bytes` (the 413 message of the node's routes)."""
+    return f'{n >> 20} MiB' if n and n % (1 << 20) == 0 else f'{n} bytes'
+
+
 def error_response(status: int, message: str, *, close: bool = True) -> bytes:
     """A complete JSON error answer (the node's `{"error", "detail"}` body), `Connection: close` by default."""
     body = json.dumps({'error': message, 'detail': message}).encode('utf-8')
