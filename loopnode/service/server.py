@@ -49,7 +49,7 @@ class HttpServer:
         self._lock = threading.Condition()
         self._connections: set[Connection] = set()
         self._in_flight = 0
-        self._pool = ThreadPool(f'{name}-conn', idle_timeout=self.limits.keepalive_timeout)
+        self._pool = ThreadPool(f'{name}-conn', idle_timeout=self.limits.thread_idle)
         self._closer = Closer(f'{name}-closer', self.limits.linger)
         self._thread = threading.Thread(target=self._serve, name=name)
 
