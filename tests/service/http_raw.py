@@ -52,12 +52,21 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
 
-def assert_back_to_baseline(node: DetectorNode, rss_before: int, rss_margin: int = 48 * MIB) -> None:
-    """`/detect` works, no connection thread is left (waited for) and RSS is back near where it was."""
+class Baseline:
+    """Thread count and RSS of this process at the start of a test."""
+
+    def __init__(self) -> None:
+        self.threads = threading.active_count()
+        self.rss = rss_bytes()
+
+
+def assert_back_to_baseline(node: DetectorNode, base: Baseline, rss_margin: int = 48 * MIB) -> None:
+    """`/detect` works, the thread count is back to the baseline (idle connection threads end) and so is RSS."""
     assert_detects(node)
-    until(lambda: connection_threads() == 0, timeout=10, message='connection threads gone')
-    until(lambda: rss_bytes() < rss_before + rss_margin, timeout=10,
-          message=f'RSS {rss_bytes() / MIB:.0f} MiB back under {(rss_before + rss_margin) / MIB:.0f} MiB')
+    until(lambda: threading.active_count() <= base.threads, timeout=10,
+          message=f'threads {threading.active_count()} back to {base.threads}')
+    until(lambda: rss_bytes() < base.rss + rss_margin, timeout=10,
+          message=f'RSS {rss_bytes() / MIB:.0f} MiB back under {(base.rss + rss_margin) / MIB:.0f} MiB')
 
 
 def exchange(port: int, data: bytes, *, half_close: bool = True, timeout: float = 10) -> bytes:

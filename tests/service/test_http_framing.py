@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from loopnode.detector import DetectorNode
-from tests.service.http_raw import (assert_back_to_baseline, assert_detects, chunked, detector, exchange, head_of,
-                                    multipart_jpeg, read_to_close, rss_bytes, statuses)
+from tests.service.http_raw import (Baseline, assert_back_to_baseline, assert_detects, chunked, detector, exchange,
+                                    head_of, multipart_jpeg, read_to_close, statuses)
 
 __all__ = ['detector']  # the module fixture
 
@@ -52,12 +52,12 @@ SMUGGLING = {
 @pytest.mark.parametrize('raw', list(SMUGGLING.values()), ids=list(SMUGGLING))
 def test_smuggling_shapes_get_400_and_close(detector: DetectorNode, raw: bytes) -> None:
     """Issue 19 strict framing: 400 + close, the hidden request is never answered."""
-    rss = rss_bytes()
+    base = Baseline()
     answer = exchange(detector.port, raw, half_close=False)
     assert statuses(answer) == [400], answer[:300]
     assert 'Connection: close' in head_of(answer)
     assert b'smuggled' not in answer
-    assert_back_to_baseline(detector, rss)
+    assert_back_to_baseline(detector, base)
 
 
 def crash_traffic() -> bytes:
@@ -66,11 +66,11 @@ def crash_traffic() -> bytes:
 
 def test_chunk_size_of_40_hex_digits_then_close_500_times(detector: DetectorNode) -> None:
     """Issue 19 remote crash: the chunked-crash traffic 500 times (20 connections at once) gets 400s; node lives."""
-    rss = rss_bytes()
+    base = Baseline()
     with ThreadPoolExecutor(20, thread_name_prefix='crash-client') as pool:
         answers = list(pool.map(lambda _: exchange(detector.port, crash_traffic()), range(500)))
     assert all(statuses(a) == [400] for a in answers), {a[:40] for a in answers}
-    assert_back_to_baseline(detector, rss)
+    assert_back_to_baseline(detector, base)
 
 
 @pytest.mark.parametrize('body, status', [
@@ -84,11 +84,11 @@ def test_chunk_size_of_40_hex_digits_then_close_500_times(detector: DetectorNode
 def test_bad_chunked_bodies_are_refused_without_reading_past_them(detector: DetectorNode, body: bytes,
                                                                   status: int) -> None:
     """Issue 19 chunked bodies: malformed or short → 400, over the limit → 413; each with close."""
-    rss = rss_bytes()
+    base = Baseline()
     raw = b'POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n' + body
     answer = exchange(detector.port, raw)
     assert statuses(answer) == [status] and 'Connection: close' in head_of(answer), answer[:200]
-    assert_back_to_baseline(detector, rss)
+    assert_back_to_baseline(detector, base)
 
 
 def test_a_chunked_detect_is_parsed_and_the_connection_kept(detector: DetectorNode) -> None:
@@ -141,11 +141,11 @@ def test_garbage_gets_a_status_line(detector: DetectorNode, raw: bytes) -> None:
 def test_head_limits_answer_414_431_with_close(detector: DetectorNode, fresh: bool, what: str, head: str,
                                                status: int) -> None:
     """Issue 19 limits: request line → 414, header size/count → 431, with `Connection: close`."""
-    rss = rss_bytes()
+    base = Baseline()
     first = b'' if fresh else b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
     answer = exchange(detector.port, first + (head + '\r\n').encode() + SMUGGLED, half_close=False)
     codes = statuses(answer)
     assert codes == ([status] if fresh else [200, status]), (what, answer[:200])
     last = answer[answer.rfind(b'HTTP/1.1 '):]
     assert 'Connection: close' in head_of(last)
-    assert_back_to_baseline(detector, rss)
+    assert_back_to_baseline(detector, base)

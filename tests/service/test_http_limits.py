@@ -14,8 +14,8 @@ from loopnode.detector import DetectorNode
 from loopnode.service.httpd.limits import HttpLimits
 from loopnode.service.server import HttpServer
 from tests.helpers import until
-from tests.service.http_raw import (MIB, assert_back_to_baseline, assert_detects, connection_threads, detector,
-                                    exchange, head_of, read_to_close, rss_bytes, statuses)
+from tests.service.http_raw import (MIB, Baseline, assert_back_to_baseline, assert_detects, connection_threads,
+                                    detector, exchange, head_of, read_to_close, rss_bytes, statuses)
 
 __all__ = ['detector']  # the module fixture
 
@@ -66,29 +66,30 @@ def wait_all_closed(socks: list[socket.socket], timeout: float) -> dict[socket.s
 
 def test_1000_idle_keepalive_connections_are_closed_after_the_idle_timeout(detector: DetectorNode) -> None:
     """Issue 19 keep-alive idle timeout: 1,000 kept connections, each answered once, all closed by the server."""
-    rss = rss_bytes()
+    base = Baseline()
     socks = open_connections(detector.port, 1000, HEALTHZ)
     received = wait_all_closed(socks, timeout=30)
     assert all(statuses(data) == [200] for data in received.values())
-    assert_back_to_baseline(detector, rss)
+    assert_back_to_baseline(detector, base)
 
 
 def test_300_slowloris_connections_get_408_and_the_node_serves_meanwhile(detector: DetectorNode) -> None:
     """Issue 19 header read timeout: heads that never finish are answered 408 and closed; /detect still works."""
-    rss = rss_bytes()
+    base = Baseline()
     socks = open_connections(detector.port, 300, b'GET /healthz HTTP/1.1\r\nHost: x\r\nX-a: b\r\n')
     assert_detects(detector)  # while they hold their connections
     received = wait_all_closed(socks, timeout=30)
     assert all(statuses(data) == [408] and b'Connection: close' in data for data in received.values())
-    assert_back_to_baseline(detector, rss)
+    assert_back_to_baseline(detector, base)
 
 
 def test_10000_connect_close_cycles(detector: DetectorNode) -> None:
     """Issue 19 listen backlog (≥ 1024) and a fast accept loop: connect/close cycles, then the node serves."""
+    base = Baseline()
     assert HttpLimits().backlog >= 1024
     for _ in range(10000):
         socket.create_connection(('127.0.0.1', detector.port), timeout=10).close()
-    assert_back_to_baseline(detector, rss_bytes())
+    assert_back_to_baseline(detector, base)
 
 
 def test_pipelined_requests_are_answered_in_order(detector: DetectorNode) -> None:

@@ -26,7 +26,7 @@ class HttpLimits:
     max_body: int = 64 * MIB           # request body; larger: 413 from the header, nothing read
     spool_memory: int = 1 * MIB        # a chunked body beyond this goes to a temporary file
     spool_dir: Path | None = None      # where those files go (None: the system's temp folder)
-    thread_idle: float = 1.0           # a connection thread without a connection waits this long for the next
+    thread_idle: float = 0.25          # a connection thread without a connection waits this long for the next
     linger: float = 2.0                # after an error answer: how long unread input is discarded before close
     drain_max: int = 64 * 1024         # unread body the server discards to keep a connection alive
 
