@@ -80,10 +80,15 @@ def _range_text(kind: Callable[[str], object], minimum: float | None, maximum: f
                 exclusive_minimum: bool) -> str:
     noun = 'an integer' if kind is int else 'a number'
     if minimum is not None and maximum is not None:
-        return f'{noun} in [{minimum:g}, {maximum:g}]'
+        return f'{noun} in [{_number_text(minimum)}, {_number_text(maximum)}]'
     if minimum is not None:
-        return f'{noun} {">" if exclusive_minimum else ">="} {minimum:g}'
+        return f'{noun} {">" if exclusive_minimum else ">="} {_number_text(minimum)}'
     return noun
+
+
+def _number_text(x: float) -> str:
+    """`1000000`, not `1e+06`; `0.5` as is."""
+    return str(int(x)) if float(x).is_integer() else f'{x:g}'
 
 
 @dataclass(frozen=True)
@@ -206,9 +211,9 @@ class Settings:
                                               exclusive_minimum=True),
             http_header_timeout=env.number('HTTP_HEADER_TIMEOUT_SEC', 10.0, float, minimum=0, exclusive_minimum=True),
             http_body_timeout=env.number('HTTP_BODY_TIMEOUT_SEC', 30.0, float, minimum=0, exclusive_minimum=True),
-            http_max_request_line=env.number('HTTP_MAX_REQUEST_LINE', 8192, int, minimum=256, maximum=1 << 20),
+            http_max_request_line=env.number('HTTP_MAX_REQUEST_LINE', 8192, int, minimum=256, maximum=1_000_000),
             http_max_headers=env.number('HTTP_MAX_HEADERS', 100, int, minimum=8, maximum=10000),
-            http_max_header_bytes=env.number('HTTP_MAX_HEADER_BYTES', 16384, int, minimum=1024, maximum=1 << 20),
+            http_max_header_bytes=env.number('HTTP_MAX_HEADER_BYTES', 16384, int, minimum=1024, maximum=1_000_000),
             http_backlog=env.number('HTTP_BACKLOG', 1024, int, minimum=1024, maximum=65535),
             notify_socket=env.string('NOTIFY_SOCKET'),
             watchdog_usec=watchdog_usec or None,
