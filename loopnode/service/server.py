@@ -25,6 +25,7 @@ from .httpd.pool import ThreadPool
 log = logging.getLogger(__name__)
 
 ACCEPT_BATCH = 64
+FULL_LOG_INTERVAL = 10.0
 
 
 class HttpServer:
@@ -49,6 +50,7 @@ class HttpServer:
         self._lock = threading.Condition()
         self._connections: set[Connection] = set()
         self._in_flight = 0
+        self._full_logged = -FULL_LOG_INTERVAL
         self._pool = ThreadPool(f'{name}-conn', idle_timeout=self.limits.thread_idle)
         self._closer = Closer(f'{name}-closer', self.limits.linger)
         self._thread = threading.Thread(target=self._serve, name=name)
@@ -150,7 +152,11 @@ class HttpServer:
                 connection = Connection(sock, client, self.app, self.limits, self)
                 self._connections.add(connection)
         if full:
-            log.warning('http: %d connections open; answering 503', self.limits.max_connections)
+            now = time.monotonic()
+            if now - self._full_logged > FULL_LOG_INTERVAL:  # one line per interval, not one per connection
+                self._full_logged = now
+                log.warning('http: %d connections open (HTTP_MAX_CONNECTIONS); answering 503',
+                            self.limits.max_connections)
             self._closer.refuse(sock, error_response(503, 'too many connections; try again later'))
             return
         self._pool.submit(lambda: self._run_connection(connection))

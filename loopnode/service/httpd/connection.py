@@ -77,6 +77,8 @@ class Connection:
                     with self.lock:
                         self.busy = False
                 idle_timeout = self.limits.keepalive_timeout
+        except OSError as e:  # reset, broken pipe, timeout while sending: the client is gone
+            log.debug('http connection from %s ended: %s', self.client[0], e)
         except Exception:  # noqa: BLE001 - a handler thread must end quietly, never take the server down
             log.exception('http connection from %s failed', self.client[0])
         finally:
