@@ -1,10 +1,10 @@
 # Every target creates .venv on first use and installs loopnode into it.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-slow test-compat demo bench bench-profile clean
+.PHONY: test test-slow test-compat demo bench bench-profile screenshots clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,12 @@ test-slow: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/loopnode demo
 
+# docs/img/*.png of docs/pages.md: devloop + the colour detector in headless Chromium (needs chromium, chromium-driver)
+screenshots: $(STAMP)
+	$(BIN)/python tools/screenshots.py
+
 clean:
-	rm -rf $(VENV) .venv-compat .venv-upstream *.egg-info
+	rm -rf $(VENV) .venv310 .venv-compat .venv-upstream *.egg-info
 
 include compat/Makefile.inc
 include bench/Makefile.inc

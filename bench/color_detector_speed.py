@@ -10,16 +10,12 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's examples/ package
-
-from examples.color_detector.fit import demo_samples, fit_color_model  # noqa: E402
-from examples.color_detector.logic import ColorBlobsLogic  # noqa: E402
-from loopnode.data import ModelInformation  # noqa: E402
-from loopnode.devloop.seed import demo_categories  # noqa: E402
+from loopnode.examples.color_detector.fit import demo_samples, fit_color_model
+from loopnode.examples.color_detector.logic import ColorBlobsLogic
+from loopnode.data import ModelInformation
+from loopnode.devloop.seed import demo_categories
 
 log = logging.getLogger('bench.color_detector_speed')
 

@@ -16,7 +16,7 @@ def compactjson() -> None:
 
     from flask import Response
 
-    from loopnode.detector import api_rest
+    from loopnode.detector.api import rest as api_rest
 
     def json_response(value: object, status: int = 200) -> Response:
         return Response(json.dumps(value, separators=(',', ':')), status=status, mimetype='application/json')

@@ -8,7 +8,6 @@ step below may take up to ~10 s.
 from __future__ import annotations
 
 import io
-import json
 import signal
 import subprocess
 from pathlib import Path
@@ -96,9 +95,10 @@ def latest_status(devloop: DevLoop, name: str) -> dict[str, Any] | None:
 
 
 def metadata_of(received: dict[str, Any]) -> dict[str, Any]:
-    """The metadata of a received image (devloop lists it as JSON text or as an object)."""
+    """The metadata of a received image (devloop lists it as the object the node sent)."""
     metadata = received['metadata']
-    return json.loads(metadata) if isinstance(metadata, str) else metadata
+    assert isinstance(metadata, dict), metadata
+    return metadata
 
 
 def jpeg_bytes() -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import inspect
 import logging
 import sys
 from typing import Any, Callable, Sequence
@@ -34,20 +35,27 @@ def load_object(spec: str) -> Any:
         if not hasattr(obj, part):
             raise ValueError(f'{module_name!r} has no attribute {attr!r}')
         obj = getattr(obj, part)
-    return obj() if isinstance(obj, type) or (callable(obj) and _is_factory_function(obj)) else obj
+    if not (isinstance(obj, type) or inspect.isfunction(obj)):
+        return obj  # an instance (even one with __call__) is used as it is
+    try:
+        inspect.signature(obj).bind()
+    except TypeError as e:
+        raise ValueError(f'--logic {spec} must be callable without arguments: {e}') from None
+    except ValueError:
+        pass  # no signature to check (a builtin type): just call it
+    return obj()
 
 
-def _is_factory_function(obj: Any) -> bool:
-    """Functions (not instances with __call__) are factories to call; instances are used as they are."""
-    import inspect
-    return inspect.isfunction(obj)
+def article(word: str) -> str:
+    """`a` or `an` before `word` (by its first letter, enough for the node names)."""
+    return 'an' if word[:1].lower() in 'aeiou' else 'a'
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='loopnode', description='Learning Loop nodes and the devloop emulator.')
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name in NODE_COMMANDS:
-        sub = commands.add_parser(name, help=f'run a {name} node')
+        sub = commands.add_parser(name, help=f'run {article(name)} {name} node')
         sub.add_argument('--logic', help='pkg.module:name of the logic (the factory, for the detector)')
         sub.add_argument('--name', help='node name (NODE_NAME overrides it)')
         sub.add_argument('--port', type=int, help='local port (overrides NODE_PORT)')

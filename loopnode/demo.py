@@ -1,7 +1,7 @@
 """`loopnode demo` / `make demo`: devloop with the demo project and the example colour detector, together.
 
 Starts devloop (seed `demo` plus the `color_blobs` format, data in `<data>/devloop`) and a detector with
-`examples.color_detector:ColorBlobsFactory` (data in `<data>/detector`) that follows the demo project's
+`loopnode.examples.color_detector:ColorBlobsFactory` (data in `<data>/detector`) that follows the demo project's
 deployment target, waits until the detector serves, writes a generated sample JPEG, logs the curl commands to
 try, and runs until SIGTERM/SIGINT. Both stop cleanly; the exit code is 0 (1 if something could not start).
 """
@@ -29,7 +29,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 READY_TIMEOUT = 120.0
 SAMPLE_SEED = 4242
-EXAMPLE_FACTORY = 'examples.color_detector:ColorBlobsFactory'
+EXAMPLE_FACTORY = 'loopnode.examples.color_detector:ColorBlobsFactory'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def example_factory() -> Any:
-    """The example colour detector's factory (`examples` is installed with loopnode)."""
+    """The example colour detector's factory (the folder `examples/`, installed as `loopnode.examples`)."""
     module_name, _, attr = EXAMPLE_FACTORY.partition(':')
     return getattr(importlib.import_module(module_name), attr)()
 

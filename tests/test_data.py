@@ -178,6 +178,13 @@ def test_deployment_target_allows_null_version() -> None:
     assert target.version is None and target.model_uuid is None
 
 
+def test_model_list_entry_needs_only_id_and_version() -> None:
+    """§5.7: the fields no node uses (`created`, `formats`, `comment`, `host`) may be missing."""
+    entry = data.ModelListEntry.from_dict({"id": "m1", "version": "1.2"})
+    assert entry.to_dict() == {"id": "m1", "version": "1.2", "formats": [], "created": None, "comment": None,
+                               "host": None}
+
+
 def test_segmentation_shape_object_and_string_are_kept_as_given() -> None:
     as_text = SegmentationDetection.from_dict(SEGMENTATION)
     as_object = SegmentationDetection.from_dict(dict(SEGMENTATION, shape=SHAPE))

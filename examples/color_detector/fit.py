@@ -2,7 +2,7 @@
 
 `fit_color_model(samples, categories)` is pure: it takes decoded images with box and point annotations and
 returns a `ColorModel`. `demo_samples(...)` makes annotated images with devloop's generator. Run
-`python -m examples.color_detector.fit --out color_model.json` to write a model for devloop's demo project.
+`python -m loopnode.examples.color_detector.fit --out color_model.json` to write a model for devloop's demo project.
 """
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Fit a model for devloop's demo categories and write color_model.json (or a zip with --zip)."""
     from loopnode.devloop.seed import demo_categories
 
-    parser = argparse.ArgumentParser(prog='python -m examples.color_detector.fit', description=main.__doc__)
+    parser = argparse.ArgumentParser(prog='python -m loopnode.examples.color_detector.fit', description=main.__doc__)
     parser.add_argument('--out', type=Path, default=Path(MODEL_FILE), help='output file (.json or .zip)')
     parser.add_argument('--images', type=int, default=16, help='number of generated images to fit on')
     parser.add_argument('--seed', type=int, default=1, help='seed of the generated images')

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from .enums import CategoryType, NodeState, OperationMode, VersionMode
 from .fields import Reader, as_float, as_int, as_str, dict_of, enum_of, enum_value, list_of, record, type_error
@@ -128,12 +128,19 @@ class PretrainedModel:
 
 @dataclass(slots=True, kw_only=True)
 class ModelListEntry:
-    """One entry of ``GET P/models`` (§5.7)."""
+    """One entry of ``GET P/models`` (§5.7).
+
+    Only ``id`` and ``version`` are required: they are what nodes use (the detector also copies ``host``).
+    ``formats`` (missing = ``[]``), ``created``, ``comment`` and ``host`` may be missing or null, so a Loop
+    that leaves out a field no node needs cannot make ``PUT /model_version`` fail.
+    """
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("id", "version", "formats", "created", "comment", "host")
 
     id: str
     version: str
     formats: list[str] = field(default_factory=list)
-    created: str
+    created: str | None = None
     comment: str | None = None
     host: str | None = None
 
@@ -141,7 +148,7 @@ class ModelListEntry:
     def from_dict(cls, d: Any, *, path: str = "", round_ints: bool = False) -> ModelListEntry:
         r = Reader(d, path, round_ints)
         return cls(id=r.required("id", as_str), version=r.required("version", as_str),
-                   formats=r.required("formats", list_of(as_str)), created=r.required("created", as_str),
+                   formats=r.optional("formats", list_of(as_str), []), created=r.optional("created", as_str),
                    comment=r.optional("comment", as_str), host=r.optional("host", as_str))
 
     def to_dict(self) -> dict[str, Any]:

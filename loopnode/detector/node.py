@@ -16,11 +16,13 @@ from ..data import AboutResponse, DetectorStatus, OperationMode, VersionMode
 from ..service.node import EXIT_FATAL, EXIT_RESTART, NodeService
 from ..service.workers import PeriodicWorker, Worker
 from ..settings import Settings
-from .api_rest import register_rest_routes
-from .api_sio import ClientSet, register_socketio_handlers
+from .api.clients import ClientSet
+from .api.rest import register_rest_routes
+from .api.sio import register_socketio_handlers
 from .logic import DetectorFactory
 from .models import ModelManager, VersionRequestError
 from .outbox import Outbox
+from .page import register_detector_page
 from .pipeline import DetectionPipeline
 from .relevance import RelevanceFilter
 from .status import StatusSender
@@ -61,6 +63,7 @@ class DetectorNode(NodeService):
         self.add_worker(Worker('startup', self._finish_startup, supervised=False))
         register_rest_routes(self)
         register_socketio_handlers(self)
+        register_detector_page(self)
 
     # ---- parts (overridable for tests) ---------------------------------------------------------------------
 
@@ -130,10 +133,17 @@ class DetectorNode(NodeService):
         self.request_status_sync()
 
     def reset(self) -> None:
-        """Backdoor `/reset`: soft reload, delete `{DATA}` but uuids.json, recreate the layout, no model."""
+        """Backdoor `/reset`: soft reload, delete `{DATA}` but uuids.json, recreate the layout, no model.
+
+        The deletion runs on the model worker (ModelManager.reset), after the model job in flight.
+        """
         log.warning('backdoor reset: deleting the data folder %s', self.settings.data_folder)
         self.relevance.clear()
-        self.model_manager.reset()
+        self.model_manager.reset(self._wipe_data_folder)
+        self.set_operation_mode(OperationMode.Idle.value)
+        self.request_status_sync()
+
+    def _wipe_data_folder(self) -> None:
         for entry in list(self.settings.data_folder.iterdir()):
             if entry.name in KEEP_ON_RESET:
                 continue
@@ -143,8 +153,17 @@ class DetectorNode(NodeService):
                 entry.unlink(missing_ok=True)
         self.settings.tmp_folder.mkdir(parents=True, exist_ok=True)
         self.outbox.reset()
-        self.set_operation_mode(OperationMode.Idle.value)
-        self.request_status_sync()
+
+    def version_response(self) -> dict[str, Any]:
+        """GET /model_version and `get_model_version` (§4.5)."""
+        return self.model_manager.version_response()
+
+    def outbox_mode(self) -> str:
+        return self.outbox.mode
+
+    def set_outbox_mode(self, text: str) -> None:
+        """PUT /outbox_mode and `set_outbox_mode`; ValueError for an unknown mode."""
+        self.outbox.set_mode(text)
 
     # ---- answers -----------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from ..errors import NodeNeedsRestartError
 from ..logs import RateLimitedLog
 from .relevance import RelevanceFilter
 from .results import DetectParams, ResultError, add_tags, normalised_copy, upload_metadata
-from .slot import ModelNotReady, ModelSlot
+from .models.slot import ModelNotReady, ModelSlot
 
 if TYPE_CHECKING:
     from .outbox import Outbox

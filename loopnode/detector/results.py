@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..data import (BoxAnnotation, BoxDetection, ClassificationAnnotation, ClassificationDetection, DataError,
-                    ImageMetadata, ModelInformation, PointAnnotation, PointDetection, SegmentationDetection, Shape)
+                    ImageMetadata, ModelInformation, PointAnnotation, PointDetection, SegmentationDetection, Shape,
+                    parse_shape)
+from ..isotime import parse_iso_datetime
 
 AUTOUPLOAD_VALUES = ('filtered', 'all', 'disabled')
 CAMERA_ID_NAMES = ('camera_id', 'camera-id', 'mac')
@@ -89,7 +91,7 @@ def parse_creation_date(value: Any) -> str | None:
         text = value.strip()
         if len(text) >= 10:
             try:
-                datetime.fromisoformat(text)  # Python 3.11: any single character may separate date and time
+                parse_iso_datetime(text)
                 return value
             except ValueError:
                 pass
@@ -188,6 +190,28 @@ def normalised_copy(result: Any, tags: Iterable[str] = (), created: str | None =
         classification_annotation=None if ca is None else ClassificationAnnotation(category_name=ca.category_name,
                                                                                    category_id=ca.category_id),
         tags=[*result.tags, *tags], created=created, source=source, state=None), r[0]
+
+
+def with_shape_objects(answer: dict[str, Any]) -> dict[str, Any]:
+    """The Socket.IO form of an answer: each flattened segmentation `shape` as `{"points": [{"x", "y"}, …]}`.
+
+    **Differs from upstream** on purpose: rosys's `DetectorHardware` (the Socket.IO client robots run) parses
+    `shape` only as that object and rejects every answer with a flattened string. REST answers keep the
+    string (scripts written against upstream). A string that is no coordinate list stays as the logic made it.
+    """
+    segmentations = answer.get('segmentation_detections')
+    if not segmentations:
+        return answer
+    converted = []
+    for detection in segmentations:
+        shape = detection.get('shape')
+        if isinstance(shape, str):
+            try:
+                shape = parse_shape(shape).to_dict()
+            except DataError:
+                pass
+        converted.append({**detection, 'shape': shape})
+    return {**answer, 'segmentation_detections': converted}
 
 
 def add_tags(metadata: ImageMetadata, extra: Iterable[str]) -> None:

@@ -1,13 +1,15 @@
 """devloop's admin API under /admin (loop-protocol.md §11.5, §11.6): JSON, no auth, never faulted."""
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from . import admin_annotator
 from .api_models import upload_zip_format
-from .app import ApiError, read_json_object, require_project
+from .api_request import ApiError, read_json_object, require_project
 from .context import DevLoopContext
 from .faults import FaultSpecError, HttpFault, SocketFault
 from .seed import DEMO_ORG, DEMO_PROJECT, ProjectSpec, create_project
@@ -79,6 +81,54 @@ def integer_value(key: str, value: Any) -> int:
     return value
 
 
+def set_deployment_target(ctx: DevLoopContext, org: str, project: str, *, version: str | None = None,
+                          model_id: str | None = None) -> dict[str, Any]:
+    """Make the model with `model_id` (else `version`) the target of org/project; 404 ApiError if unknown."""
+    model = ctx.store.model(org, project, model_id=model_id, version=None if model_id else version)
+    if model is None:
+        raise ApiError(404, f'unknown model {model_id or version}')
+    ctx.store.set_target(org, project, model['id'])
+    log.info('deployment target of %s/%s is now %s', org, project, model['version'])
+    return model
+
+
+def emit_and_wait(hub: SocketHub, node: NodeInfo, event: str, args: list[Any], timeout: float) -> Any:
+    """Emit to a node and return its ack; 504 ApiError without an ack in time, 502 when the node went away."""
+    try:
+        return hub.call(node.sid, event, args, timeout)
+    except TimeoutError as e:
+        raise ApiError(504, str(e)) from None
+    except NodeGoneError as e:
+        raise ApiError(502, str(e)) from None
+
+
+def training_details(store: Any, org: str, project: str, body: dict[str, Any]) -> dict[str, Any]:
+    """`begin_training` details with defaults for missing keys (project categories, next number)."""
+    details = dict(body)
+    details.setdefault('categories', store.categories(org, project))
+    details.setdefault('training_number', store.next_training_number(org, project))
+    details.setdefault('model_variant', '')
+    details.setdefault('hyperparameters', {'resolution': 320, 'flip_rl': False, 'flip_ud': False})
+    return details
+
+
+def send_trainer_command(ctx: DevLoopContext, hub: SocketHub, node: NodeInfo, command: str, org: str,
+                         project: str, details: dict[str, Any], timeout: float) -> Any:
+    """`/admin/trainers/<key>/<command>` and the page's trainer form: emit the command, return the ack.
+
+    `begin_training` completes `details` for org/project and records the training before emitting.
+    """
+    if command not in TRAINER_COMMANDS:
+        raise ApiError(404, f'unknown command {command}: expected one of {", ".join(TRAINER_COMMANDS)}')
+    if command != 'begin_training':
+        return emit_and_wait(hub, node, command, [], timeout)
+    require_project(ctx, org, project)
+    details = training_details(ctx.store, org, project, details)
+    if isinstance(details.get('training_number'), int):
+        ctx.store.add_training(org, project, details['training_number'], details)
+    return emit_and_wait(hub, node, 'begin_training', [org, project, details], timeout)
+
+
 def create_blueprint(ctx: DevLoopContext, hub: SocketHub) -> Blueprint:
     admin = Blueprint('admin', __name__, url_prefix='/admin')
     store = ctx.store
@@ -113,11 +163,7 @@ def create_blueprint(ctx: DevLoopContext, hub: SocketHub) -> Blueprint:
         version, model_id = body.get('version'), body.get('model_uuid')
         if not isinstance(version, (str, type(None))) or not isinstance(model_id, (str, type(None))):
             raise ApiError(422, 'version and model_uuid must be strings')
-        model = store.model(org, project, model_id=model_id, version=None if model_id else version)
-        if model is None:
-            raise ApiError(404, f'unknown model {model_id or version}')
-        store.set_target(org, project, model['id'])
-        log.info('deployment target of %s/%s is now %s', org, project, model['version'])
+        model = set_deployment_target(ctx, org, project, version=version, model_id=model_id)
         return jsonify({'model_uuid': model['id'], 'version': model['version']})
 
     @admin.post('/<org>/projects/<project>/<fmt>')
@@ -136,13 +182,7 @@ def create_blueprint(ctx: DevLoopContext, hub: SocketHub) -> Blueprint:
         return node
 
     def emit(node: NodeInfo, event: str, args: list[Any], timeout: float) -> Response:
-        try:
-            ack = hub.call(node.sid, event, args, timeout)
-        except TimeoutError as e:
-            raise ApiError(504, str(e)) from None
-        except NodeGoneError as e:
-            raise ApiError(502, str(e)) from None
-        return jsonify({'ack': ack, 'sid': node.sid, 'uuid': node.uuid})
+        return jsonify({'ack': emit_and_wait(hub, node, event, args, timeout), 'sid': node.sid, 'uuid': node.uuid})
 
     @admin.post('/nodes/<key>/emit')
     def emit_to_node(key: str) -> Response:
@@ -161,24 +201,11 @@ def create_blueprint(ctx: DevLoopContext, hub: SocketHub) -> Blueprint:
         node = node_or_404(key)
         body = read_json_object()
         timeout = _timeout(body)
-        if command != 'begin_training':
-            return emit(node, command, [], timeout)
         org = request.args.get('organization') or request.args.get('org') or DEMO_ORG
         project = request.args.get('project') or DEMO_PROJECT
-        require_project(ctx, org, project)
-        details = training_details(org, project, {k: v for k, v in body.items() if k != 'timeout'})
-        if isinstance(details.get('training_number'), int):
-            store.add_training(org, project, details['training_number'], details)
-        return emit(node, 'begin_training', [org, project, details], timeout)
-
-    def training_details(org: str, project: str, body: dict[str, Any]) -> dict[str, Any]:
-        """`begin_training` details with defaults for missing keys (project categories, next number)."""
-        details = dict(body)
-        details.setdefault('categories', store.categories(org, project))
-        details.setdefault('training_number', store.next_training_number(org, project))
-        details.setdefault('model_variant', '')
-        details.setdefault('hyperparameters', {'resolution': 320, 'flip_rl': False, 'flip_ud': False})
-        return details
+        details = {k: v for k, v in body.items() if k != 'timeout'}
+        ack = send_trainer_command(ctx, hub, node, command, org, project, details, timeout)
+        return jsonify({'ack': ack, 'sid': node.sid, 'uuid': node.uuid})
 
     @admin.post('/nodes/<key>/disconnect')
     def disconnect(key: str) -> Response:
@@ -194,7 +221,7 @@ def create_blueprint(ctx: DevLoopContext, hub: SocketHub) -> Blueprint:
                 if (not org or r['org'] == org) and (not project or r['project'] == project)]
         return jsonify({'images': [
             {'id': r['id'], 'organization': r['org'], 'project': r['project'], 'name': r['upload_name'],
-             'metadata': r['metadata'], 'state': r['state'], 'width': r['width'], 'height': r['height'],
+             'metadata': None if r['metadata'] is None else json.loads(r['metadata']), 'state': r['state'], 'width': r['width'], 'height': r['height'],
              'received_at': r['received_at'],
              'file_url': f'{base}/api/{r["org"]}/projects/{r["project"]}/images/{r["id"]}/main'} for r in rows]})
 
@@ -228,6 +255,7 @@ def create_blueprint(ctx: DevLoopContext, hub: SocketHub) -> Blueprint:
         return jsonify({'requests': ctx.requests.entries(_int_arg('limit', None, 1, 100000))})
 
     _register_fault_routes(admin, ctx)
+    admin_annotator.register(admin, ctx, hub)
     return admin
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from loopnode.data import DataError, Detections
 
-from .app import ApiError, read_json, read_parts
+from .api_request import ApiError, read_json, read_parts
 from .context import DevLoopContext
 from .store import IMAGE_STATES
 from .uploads import image_from_pair, pair_image_parts

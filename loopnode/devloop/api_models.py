@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from loopnode.data import DataError, DetectorStatus
 
-from .app import ApiError, loop_host, read_json, read_json_object, read_parts
+from .api_request import ApiError, loop_host, read_json, read_json_object, read_parts
 from .context import DevLoopContext
 from .modelzip import (check_format_name, complete_model_json, files_from_zip, parse_model_json, with_model_json,
                        zip_from_files)
@@ -137,14 +137,6 @@ def register(api: Blueprint, ctx: DevLoopContext) -> None:
                                                           'format': fmt, 'files': sorted(upload.files)})],
                            org, project)
         log.info('training %d uploaded format %s → model %s (%s)', number, fmt, model['version'], model['id'])
-        return jsonify({'id': model['id'], 'version': model['version']})
-
-    @api.put(p + '/models/<model_id>/<fmt>/file')
-    def converter_upload(org: str, project: str, model_id: str, fmt: str) -> Response:
-        check_format_name(fmt)
-        upload = model_upload(read_parts())
-        model = store.add_model_format(org, project, b'', fmt, model_id=model_id,
-                                       zip_for=model_zip_maker(store, org, project, upload.files, fmt, upload.info))
         return jsonify({'id': model['id'], 'version': model['version']})
 
     @api.post(p + '/<fmt>')

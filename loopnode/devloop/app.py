@@ -1,11 +1,11 @@
 """devloop's Flask app: the Loop's REST API (loop-protocol.md §5, §11.2), login modes and JSON errors.
 
-Routes live in `api_images.py` and `api_models.py` (both on the `/api` blueprint made here) and in `admin.py`.
+Routes live in `api_images.py`, `api_models.py` and `api_converter.py` (all on the `/api` blueprint made
+here) and in `admin.py`; the request readers and `ApiError` they share are in `api_request.py`.
 Every error answer is JSON `{"detail": …}`; nothing a client sends can make a handler crash the server.
 """
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from typing import Any, Callable
@@ -15,6 +15,8 @@ from werkzeug.exceptions import HTTPException
 
 from loopnode.data import DataError
 
+from . import api_converter, api_images, api_models
+from .api_request import ApiError, error_response, require_project
 from .context import DevLoopContext
 from .faults import AUTH_COOKIE
 from .modelzip import ModelFilesError
@@ -28,64 +30,8 @@ DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 OPEN_ENDPOINTS = {'api.status', 'api.login', 'api.model_file', 'api.upload_images'}
 
 
-class ApiError(Exception):
-    """An error answer: HTTP `status` with JSON body `{"detail": detail}`."""
-
-    def __init__(self, status: int, detail: Any) -> None:
-        super().__init__(str(detail))
-        self.status = status
-        self.detail = detail
-
-
-def error_response(status: int, detail: Any) -> Response:
-    response = jsonify({'detail': detail})
-    response.status_code = status
-    return response
-
-
-def read_json() -> Any:
-    """The request body as JSON; 422 when it is not JSON."""
-    data = request.get_data(cache=True)
-    try:
-        return json.loads(data) if data else None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(422, f'body is not valid JSON: {e}') from None
-
-
-def read_json_object() -> dict[str, Any]:
-    body = read_json()
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ApiError(422, 'body must be a JSON object')
-    return body
-
-
-def read_parts() -> list[tuple[str, bytes]]:
-    """All uploaded multipart files as (filename, content); 422 when the body is not multipart."""
-    if request.mimetype != 'multipart/form-data':
-        raise ApiError(422, f'expected multipart/form-data, got {request.mimetype or "no body"}')
-    try:
-        files = request.files
-    except ValueError as e:
-        raise ApiError(422, f'malformed multipart body: {e}') from None
-    return [(f.filename or '', f.read()) for key in files for f in files.getlist(key)]
-
-
-def require_project(ctx: DevLoopContext, org: str, project: str) -> None:
-    if not ctx.store.has_project(org, project):
-        raise ApiError(404, f'unknown project {org}/{project}')
-
-
-def loop_host() -> str:
-    """The Loop host as nodes should see it (`host[:port]` of this request)."""
-    return request.host
-
-
 def create_app(ctx: DevLoopContext, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> Flask:
     """The Flask app with the `/api` routes; `server.build_app` adds Socket.IO and `/admin`."""
-    from . import api_images, api_models  # noqa: PLC0415 - they import helpers from this module
-
     app = Flask('loopnode.devloop')
     app.config['MAX_CONTENT_LENGTH'] = max_upload_bytes
     app.config['MAX_FORM_MEMORY_SIZE'] = max_upload_bytes
@@ -96,6 +42,7 @@ def create_app(ctx: DevLoopContext, *, max_upload_bytes: int = DEFAULT_MAX_UPLOA
     _register_session_routes(api, ctx)
     api_images.register(api, ctx)
     api_models.register(api, ctx)
+    api_converter.register(api, ctx)
     app.register_blueprint(api)
     return app
 

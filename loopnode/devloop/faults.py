@@ -27,6 +27,7 @@ from .throttle import throttled
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = '/admin'
+PAGES_PREFIX = '/ui'  # devloop's web pages (and `/`): like /admin, never faulted or logged
 AUTH_COOKIE = 'devloop_auth'
 
 
@@ -249,7 +250,7 @@ class FaultMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method, path = environ.get('REQUEST_METHOD', 'GET'), environ.get('PATH_INFO', '/')
-        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + '/'):
+        if path in ('/', ADMIN_PREFIX, PAGES_PREFIX) or path.startswith((ADMIN_PREFIX + '/', PAGES_PREFIX + '/')):
             return self.app(environ, start_response)
         entry = self.requests.add(method, path, cookie=f'{AUTH_COOKIE}=' in environ.get('HTTP_COOKIE', ''))
         rule = self.faults.fire(lambda r: r.matches(method, path))

@@ -1,6 +1,6 @@
 """Seed hooks that add the examples' model formats to devloop's demo project (loop-protocol.md §11.4).
 
-`color_blobs_hook` fits the example colour detector (`examples.color_detector`) to the demo project's
+`color_blobs_hook` fits the example colour detector (`loopnode.examples.color_detector`) to the demo project's
 categories and attaches format `color_blobs` to every demo model (1.0, 1.1 = deployment target, 1.2), next
 to their `mocked` format, which stays unchanged. It is idempotent: versions that have the format are skipped,
 so it can also run on a data folder that was seeded without it. Pass it as `DevLoop(..., seed_hooks=[...])`.
@@ -23,9 +23,9 @@ FIT_SEED = 1
 
 def _color_detector_fit() -> ModuleType:
     try:
-        return importlib.import_module('examples.color_detector.fit')
+        return importlib.import_module('loopnode.examples.color_detector.fit')
     except ModuleNotFoundError as e:
-        raise RuntimeError('the color_blobs demo model needs the package examples.color_detector '
+        raise RuntimeError('the color_blobs demo model needs the package loopnode.examples.color_detector '
                            f'(run from the repository root or put it on PYTHONPATH): {e}') from None
 
 

@@ -13,11 +13,12 @@ from loopnode.service.httpd.limits import HttpLimits
 from loopnode.service.server import HttpServer
 from loopnode.service.sockets import create_socketio
 
-from . import admin
+from . import admin, api_converter
 from .app import DEFAULT_MAX_UPLOAD_BYTES, create_app
 from .auth import AuthPolicy, parse_users
 from .context import DevLoopContext
 from .faults import FaultMiddleware
+from .pages import register_pages
 from .seed import SEEDS, SeedHook, apply_seed
 from .sockets import SocketHub
 from .store import Store
@@ -31,6 +32,8 @@ def build_app(ctx: DevLoopContext, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BY
     socketio = create_socketio(app, always_connect=False, ping_interval=10, ping_timeout=20)
     hub = SocketHub(ctx, socketio)
     app.register_blueprint(admin.create_blueprint(ctx, hub))
+    app.register_blueprint(api_converter.admin_blueprint(ctx))
+    register_pages(app, ctx, hub)
     return app, hub
 
 
@@ -46,7 +49,7 @@ class DevLoop:
                  max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> None:
         if seed not in SEEDS:
             raise ValueError(f'seed: expected one of {", ".join(SEEDS)}, got {seed!r}')
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir).absolute()  # send_file resolves relative paths against the package
         self.policy = AuthPolicy(auth, parse_users(users))
         self.seed = seed
         self.seed_hooks = tuple(seed_hooks)

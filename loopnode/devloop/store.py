@@ -87,7 +87,7 @@ class Store:
     """Thread-safe devloop state in `data_dir` (database `devloop.sqlite3`, `images/`, `models/`, `tmp/`)."""
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        self.root = Path(data_dir)
+        self.root = Path(data_dir).absolute()  # Flask send_file would resolve a relative path against the package
         for sub in ('images', 'models', 'tmp'):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         for leftover in (self.root / 'tmp').iterdir():

@@ -125,7 +125,8 @@ class LoopHttp:
         if not self.settings.has_credentials:
             return
         with self._login_lock:
-            self._replace_jar(RequestsCookieJar())
+            # the old cookies stay in use until the new ones arrive: calls of other threads in the meantime
+            # keep working (clearing first sent them without a cookie, into a 401)
             session = requests.Session()
             session.verify = self._verify
             try:
@@ -135,6 +136,7 @@ class LoopHttp:
                 session.close()
             self._count(response.status_code)
             if response.status_code != 200:
+                self._replace_jar(RequestsCookieJar())
                 log.warning('login to %s failed: HTTP %d', self.base_url, response.status_code)
                 raise LoopLoginError(f'login failed: HTTP {response.status_code}')
             self._replace_jar(response.cookies)

@@ -89,6 +89,11 @@ class NodeService:
         """Whether the Loop socket is connected; None for nodes without one (the detector)."""
         return None
 
+    def loop_state(self) -> dict[str, Any]:
+        """The `loop` key of `GET /status`: connected (None without a Loop socket), last ok, last error."""
+        health = self.loop_http.health
+        return {'connected': self.loop_connected(), 'last_ok': health.last_ok, 'last_error': health.last_error}
+
     def on_loop_socket(self, on: bool) -> None:
         """`PUT /socketio on|off`: the base mutes/unmutes the repeat cycle; socket nodes also (dis)connect."""
 
@@ -231,4 +236,6 @@ class NodeService:
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         log.info('received %s', signal.Signals(signum).name)
-        self.shutdown_requested.set()
+        # Event.set() takes the event's lock, which the interrupted main thread may hold inside wait():
+        # set it from a short thread instead of re-entering the lock from the handler
+        threading.Thread(target=self.shutdown_requested.set, name='signal').start()

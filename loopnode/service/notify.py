@@ -33,7 +33,8 @@ class SystemdNotifier:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
                 sock.connect(address)
-                sock.sendall(state.encode())
+                sock.setblocking(False)  # a reader that stalls must not block the main thread (and SIGTERM)
+                sock.send(state.encode())
             return True
         except OSError as e:
             log.warning('sd_notify %r to %s failed: %s', state, self.address, e)

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from flask import Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-if TYPE_CHECKING:
-    from .node import NodeService
+from ..loop.http import LoopHttp
+from ..settings import Settings
 
 OPEN_PATHS = frozenset({'/healthz'})
 
@@ -35,7 +35,42 @@ def token_ok(expected: str | None, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def register_common_routes(node: 'NodeService') -> None:
+class ServedNode(Protocol):
+    """What the common routes need from a node (NodeService provides it; a Protocol keeps node.py out)."""
+
+    loop_muted: bool
+
+    @property
+    def app(self) -> Flask: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
+
+    @property
+    def loop_http(self) -> LoopHttp: ...
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def dead_threads(self) -> list[str]: ...
+
+    def readiness_reason(self) -> str | None: ...
+
+    def readiness_extra(self) -> dict[str, Any]: ...
+
+    def status_record(self) -> dict[str, Any]: ...
+
+    def status_extra(self) -> dict[str, Any]: ...
+
+    def loop_connected(self) -> bool | None: ...
+
+    def on_loop_socket(self, on: bool) -> None: ...
+
+
+def register_common_routes(node: ServedNode) -> None:
     """Mount /healthz, /readyz, /status, /metrics, /debug_logging, /socketio and the token check on node.app."""
     app = node.app
 
@@ -85,11 +120,7 @@ def register_common_routes(node: 'NodeService') -> None:
 
     @app.get('/status')
     def status() -> Any:
-        health = node.loop_http.health
-        return jsonify({'node': node.status_record(),
-                        'loop': {'connected': node.loop_connected(), 'last_ok': health.last_ok,
-                                 'last_error': health.last_error},
-                        **node.status_extra()})
+        return jsonify({'node': node.status_record(), 'loop': node.loop_state(), **node.status_extra()})
 
     @app.get('/metrics')
     def metrics() -> Any:

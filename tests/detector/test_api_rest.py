@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 from pathlib import Path
 
 import pytest
 import requests
 
+from loopnode.data import ModelInformation
 from loopnode.detector import DetectorNode, MockDetectorFactory
+from loopnode.detector.logic import MockDetectorLogic
+from loopnode.devloop import DevLoop
 from tests.helpers import until
 
 from .conftest import (StartNode, detect_rest, item_json, jpeg_bytes, outbox_items, png_bytes, write_model)
@@ -296,6 +300,45 @@ def test_backdoor_reset(start_node: StartNode, data_folder: Path) -> None:
     assert all((data_folder / 'outbox' / q).is_dir() for q in ('normal', 'priority', 'rejected'))
     upload = requests.post(node.url + '/upload', files=[('files', ('a.jpg', jpeg_bytes()))], timeout=10)
     assert upload.status_code == 200 and len(outbox_items(data_folder)) == 1
+
+
+class GatedFactory(MockDetectorFactory):
+    """The mock logic; the build of `gated` waits until `release` is set."""
+
+    def __init__(self, gated: str) -> None:
+        super().__init__()
+        self.gated = gated
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def build(self, model_info: ModelInformation) -> MockDetectorLogic:
+        if model_info.version == self.gated:
+            self.entered.set()
+            self.release.wait(20)
+        return super().build(model_info)
+
+
+def test_backdoor_reset_waits_for_the_model_job_in_flight(start_node: StartNode, data_folder: Path,
+                                                          devloop: DevLoop, caplog: pytest.LogCaptureFixture) -> None:
+    """F24 with an update in flight: the reset runs on the model worker after the job, so the build that
+    finishes meanwhile cannot re-activate a model or write current_model into the emptied data folder."""
+    factory = GatedFactory('1.2')
+    node = start_node(factory, loop_url=devloop.url, USE_BACKDOOR_CONTROLS='1')
+    assert requests.put(node.url + '/model_version', data='1.2', timeout=5).json() == 'OK'
+    assert factory.entered.wait(10), 'the build of 1.2 started'
+    answers: list[requests.Response] = []
+    reset = threading.Thread(target=lambda: answers.append(requests.post(node.url + '/reset', timeout=20)))
+    reset.start()
+    until(lambda: 'backdoor reset' in caplog.text, message='reset request arrived')
+    factory.release.set()
+    reset.join(20)
+    until(lambda: not node.model_manager.busy, message='model worker idle')
+    assert answers and answers[0].status_code == 200 and answers[0].json() is True
+    assert node.model_manager.slot.state == 'initializing' and node.model_manager.slot.active_version is None
+    assert not (data_folder / 'current_model').exists() and not (data_folder / 'current_model').is_symlink()
+    assert list((data_folder / 'models').iterdir()) == []
+    assert requests.get(node.url + '/model_version', timeout=5).json()['version_control'] == 'pause'
+    assert all((data_folder / 'outbox' / q).is_dir() for q in ('normal', 'priority', 'rejected'))
 
 
 def test_token_protects_rest(start_node: StartNode) -> None:

@@ -11,7 +11,7 @@ from loopnode.data import (BoxDetection, Category, ClassificationDetection, Imag
                            PointDetection, SegmentationDetection, Shape)
 from loopnode.detector.results import (ParameterError, ResultError, detect_params, local_created, normalised_copy,
                                        parse_autoupload, parse_bool, parse_creation_date, parse_tags,
-                                       plain_upload_metadata, upload_metadata)
+                                       plain_upload_metadata, upload_metadata, with_shape_objects)
 
 NOW = datetime(2025, 6, 1, 10, 0, 0, 123456)
 MODEL = ModelInformation(id='m', organization='o', project='p', version='1.1', categories=[
@@ -166,3 +166,23 @@ def test_upload_metadata_defaults_and_errors() -> None:
 def test_plain_upload_metadata() -> None:
     md = plain_upload_metadata(source='s', created=None, state='trash', tags=('a', 'picked_by_system'))
     assert md.to_dict()['tags'] == ['a', 'picked_by_system'] and md.state == 'trash' and md.created is None
+
+
+def test_with_shape_objects_turns_flat_shapes_into_points_and_copies() -> None:
+    """The Socket.IO answer form: flat strings become Shape objects; other keys, order and the input stay."""
+    answer = {'box_detections': [], 'segmentation_detections': [
+        {'category_name': 'a', 'shape': '1,2,3,4', 'model_name': 'm', 'confidence': 0.5, 'category_id': 'c'},
+        {'category_name': 'b', 'shape': {'points': [{'x': 5, 'y': 6}]}, 'model_name': 'm', 'confidence': 0.5,
+         'category_id': None},
+        {'category_name': 'c', 'shape': 'not,coordinates,x', 'model_name': 'm', 'confidence': 0.5,
+         'category_id': None},
+        {'category_name': 'd', 'shape': '', 'model_name': 'm', 'confidence': 0.5, 'category_id': None}],
+        'tags': []}
+    converted = with_shape_objects(answer)
+    shapes = [d['shape'] for d in converted['segmentation_detections']]
+    assert shapes == [{'points': [{'x': 1, 'y': 2}, {'x': 3, 'y': 4}]}, {'points': [{'x': 5, 'y': 6}]},
+                      'not,coordinates,x', {'points': []}]
+    assert list(converted['segmentation_detections'][0]) == ['category_name', 'shape', 'model_name', 'confidence',
+                                                             'category_id']
+    assert answer['segmentation_detections'][0]['shape'] == '1,2,3,4' and list(converted) == list(answer)
+    assert with_shape_objects({'segmentation_detections': []}) == {'segmentation_detections': []}

@@ -43,7 +43,8 @@ def test_detect_raw_image_on_websocket(node: DetectorNode, client: socketio.Clie
                                           'classification_detections') for d in answer[kind]] == \
         ['some_id', 'some_id_2', 'some_id_3', 'some_id_4']
     assert answer['box_detections'][0]['category_name'] == 'some_category_name'
-    assert answer['tags'] == ['x'] and answer['segmentation_detections'][0]['shape'] == '1,1,2,2'
+    assert answer['tags'] == ['x']
+    assert answer['segmentation_detections'][0]['shape'] == {'points': [{'x': 1, 'y': 1}, {'x': 2, 'y': 2}]}
     assert node.relevance.camera_ids() == ['robot-cam']
     until(lambda: client.transport() == 'websocket', message='client upgraded to websocket')
     jpeg = client.call('detect', {'image': {'format': 'jpeg', 'bytes': jpeg_bytes()}, 'camera-id': 'c2',
@@ -147,6 +148,20 @@ def test_batch_detect_falls_back_to_evaluate(start_node: StartNode) -> None:
         sio.disconnect()
     assert [item['tags'] for item in answer['items']] == [['4x5', 'b'], ['6x7', 'b'], ['2x3', 'b']]
     assert factory.logics[0].calls == [(4, 5, 3), (6, 7, 3), (2, 3, 3)] and empty == {'items': []}
+
+
+def test_socketio_answers_carry_shape_objects_rest_and_outbox_the_string(node: DetectorNode,
+                                                                          client: socketio.Client,
+                                                                          data_folder: Path) -> None:
+    """Deliberate difference (docs/compatibility.md): `detect` and `batch_detect` answer segmentation shapes
+    as `{"points": [...]}` (rosys parses only that); the outbox upload keeps the flattened string."""
+    shape = {'points': [{'x': 1, 'y': 1}, {'x': 2, 'y': 2}]}
+    assert client.call('set_outbox_mode', 'stopped', timeout=10) == {'status': 'OK'}  # keep the items to read
+    batch = client.call('batch_detect', {'images': [raw_image(), raw_image()], 'autoupload': 'all'}, timeout=10)
+    assert [item['segmentation_detections'][0]['shape'] for item in batch['items']] == [shape, shape]
+    until(lambda: len(outbox_items(data_folder)) == 2, message='two autoupload items')
+    assert [item_json(i)['segmentation_detections'][0]['shape'] for i in outbox_items(data_folder)] == \
+        ['1,1,2,2', '1,1,2,2']
 
 
 def test_information_events(node: DetectorNode, client: socketio.Client) -> None:

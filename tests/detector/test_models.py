@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import threading
 import zipfile
@@ -166,7 +167,8 @@ def test_follow_loop_fetches_the_demo_target(devloop: DevLoop, harness: Callable
     """D6 (model part): target 1.1, format mocked → models/1.1 holds file_1.txt, file_2.txt, model.json."""
     h = harness(devloop.url)
     assert h.manager.readiness_reason() == 'no model'
-    h.run_until(lambda: h.active() == '1.1', message='1.1 active')
+    # not busy: the job has also committed (current_model, status sync), which follows the swap
+    h.run_until(lambda: h.active() == '1.1' and not h.manager.busy, message='1.1 active and committed')
     data = tmp_path / 'data'
     assert sorted(p.name for p in (data / 'models' / '1.1').iterdir()) == ['file_1.txt', 'file_2.txt', 'model.json']
     assert os.readlink(data / 'current_model') == 'models/1.1'
@@ -431,3 +433,49 @@ def test_needs_restart_from_build_ends_the_worker(tmp_path: Path, harness: Calla
         manager.worker.stop()
         manager.worker.join(5)
         http.close()
+
+
+def test_model_list_without_unused_fields_still_sets_a_version(devloop: DevLoop, harness: Callable[..., Harness],
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """§5.7: an entry without `created`/`formats` (unused by the node) and with unknown keys is accepted."""
+    h = harness(devloop.url)
+    h.run_until(lambda: h.active() == '1.1')
+    listed = requests.get(f'{devloop.url}{PROJECT}/models', timeout=10).json()['models']
+    entry = next(m for m in listed if m['version'] == '1.0')
+    slim = {'id': entry['id'], 'version': '1.0', 'labels': {'new': 'field'}}
+    add_fault(devloop, 'GET', f'{PROJECT}/models', status=200, body={'models': [slim]})
+    with caplog.at_level(logging.DEBUG, logger='loopnode.detector.models.loop_queries'):
+        h.manager.set_version_control('1.0')
+    assert (h.manager.version_control, h.manager.target_version) == ('specific_version', '1.0')
+    assert "ignoring keys ['labels'], missing optional ['formats', 'created', 'comment', 'host']" in caplog.text
+    h.run_until(lambda: h.active() == '1.0')
+
+
+def test_model_list_entry_without_its_id_is_still_an_invalid_answer(devloop: DevLoop,
+                                                                    harness: Callable[..., Harness]) -> None:
+    """§5.7: `id` and `version` are what the node uses, so they stay required."""
+    h = harness(devloop.url)
+    add_fault(devloop, 'GET', f'{PROJECT}/models', status=200, body={'models': [{'version': '1.0'}]})
+    with pytest.raises(VersionRequestError) as error:
+        h.manager.set_version_control('1.0')
+    assert str(error.value) == ('Failed to load models from learning loop: invalid answer: '
+                                'models[0].id: missing required field')
+
+
+def test_model_folder_naming_another_version_is_an_artifact_failure(devloop: DevLoop,
+                                                                   harness: Callable[..., Harness],
+                                                                   tmp_path: Path) -> None:
+    """§7.6: `models/1.1/model.json` saying version 1.0 is a bad model: an artifact failure (error shown,
+    folder deleted, nothing built) instead of a build of 1.0 every cycle; the retry downloads a good 1.1."""
+    folder = tmp_path / 'data' / 'models' / '1.1'
+    folder.mkdir(parents=True)
+    (folder / 'model.json').write_text(json.dumps({'id': 'local-1.0', 'organization': DEMO_ORG,
+                                                   'project': DEMO_PROJECT, 'version': '1.0'}))
+    clock = FakeClock()
+    h = harness(devloop.url, clock=clock)
+    h.run_until(lambda: h.manager.status_error() and not h.manager.busy, message='update_model error')
+    assert h.manager.status_error() == 'Could not update model: model.json in models/1.1 names version 1.0'
+    assert h.factory.builds == [] and h.active() is None and not folder.exists()
+    clock.now += 10  # past the first backoff (5 s)
+    h.run_until(lambda: h.active() == '1.1', message='1.1 downloaded and active')
+    assert h.factory.builds == ['1.1'] and h.manager.status_error() is None and downloads(devloop) == 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from loopnode.data import ImageMetadata, ImagesMetadata, ModelInformation
-from loopnode.detector.slot import ModelNotReady, ModelSlot
+from loopnode.detector.models.slot import ModelNotReady, ModelSlot
 from tests.helpers import until
 
 IMAGE = np.zeros((4, 4, 3), dtype=np.uint8)

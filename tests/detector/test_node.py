@@ -14,6 +14,8 @@ import requests
 import socketio
 
 from loopnode.detector import DetectorNode
+from loopnode.detector.api.protocol import DetectorApi
+from loopnode.service.routes import ServedNode
 from loopnode.devloop import DEMO_ORG, DEMO_PROJECT, DevLoop
 from tests.helpers import free_port, until
 
@@ -228,3 +230,18 @@ def test_bad_setting_exits_78_with_one_line(tmp_path: Path) -> None:
     assert process.returncode == 78
     lines = output.strip().splitlines()
     assert len(lines) == 1 and lines[0].endswith("invalid setting LOOP_POLL_INTERVAL='abc': expected a number > 0")
+
+
+def protocol_members(protocol: type) -> set[str]:
+    return {name for name in [*vars(protocol), *getattr(protocol, '__annotations__', {})]
+            if not name.startswith('_')}
+
+
+def test_detector_node_provides_what_its_apis_and_the_common_routes_use(start_node: StartNode) -> None:
+    """The Protocols api/protocol.py:DetectorApi and service/routes.py:ServedNode name only members the node has
+    (they replace the node imports that made import circles; tests/test_import_graph.py)."""
+    node = start_node()
+    for protocol in (DetectorApi, ServedNode):
+        members = protocol_members(protocol)
+        assert members and all(hasattr(node, name) for name in members), \
+            (protocol.__name__, sorted(n for n in members if not hasattr(node, n)))

@@ -79,11 +79,7 @@ def received(loop: DevLoop) -> list[dict[str, Any]]:
 
 
 def sources(loop: DevLoop) -> list[str]:
-    out = []
-    for image in received(loop):
-        m = image['metadata']
-        out.append((json.loads(m) if isinstance(m, str) else m).get('source'))
-    return out
+    return [image['metadata'].get('source') for image in received(loop)]
 
 
 def add_fault(loop: DevLoop, **rule: Any) -> int:

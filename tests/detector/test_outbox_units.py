@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from loopnode.detector.outbox_ids import IdSource, format_id, is_standard_id
-from loopnode.detector.outbox_policy import (Answer, Verdict, batch_timeout, classify, guard_threshold_mb,
+from loopnode.detector.outbox.ids import IdSource, format_id, is_standard_id
+from loopnode.detector.outbox.policy import (Answer, Verdict, batch_timeout, classify, guard_threshold_mb,
                                              refused_by_guard, upload_bisecting)
-from loopnode.detector.outbox_queue import NORMAL, PRIORITY, ItemRef, OutboxCounters, OutboxIndex
-from loopnode.detector.outbox_saver import (OutboxBusy, SaveQueue, SaveRequest, UnencodableImage, check_encodable,
+from loopnode.detector.outbox.queue import NORMAL, PRIORITY, ItemRef, OutboxCounters, OutboxIndex
+from loopnode.detector.outbox.saver import (OutboxBusy, SaveQueue, SaveRequest, UnencodableImage, check_encodable,
                                             encode_jpeg)
-from loopnode.detector.outbox_store import OutboxStore
+from loopnode.detector.outbox.store import OutboxStore
 
 
 def test_ids_are_upstream_format_unique_and_increasing() -> None:

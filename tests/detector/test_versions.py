@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from loopnode.detector.versions import (FOLLOW_LOOP, PAUSE, SPECIFIC_VERSION, FailureKind, Target, VersionControl,
+from loopnode.detector.models.versions import (FOLLOW_LOOP, PAUSE, SPECIFIC_VERSION, FailureKind, Target, VersionControl,
                                         is_valid_version, parse_version_request, retry_delay, skipped_error_text,
                                         sort_versions, update_error_text, versions_to_prune)
 

@@ -1,4 +1,4 @@
-"""R1 test options (README, devloop section): `?raw=true` keeps a model zip verbatim, `?allow_duplicate_version=true`."""
+"""R1 test options (docs/devloop.md): `?raw=true` keeps a model zip verbatim, `?allow_duplicate_version=true`."""
 from __future__ import annotations
 
 import io

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from typing import Any
 
@@ -98,7 +99,8 @@ def test_upload_images_stores_pairs_with_state_and_metadata(loop: DevLoop) -> No
     received = requests.get(loop.url + '/admin/received/images?org=zauberzeug&project=demo', timeout=5).json()
     by_id = {i['id']: i for i in received['images']}
     assert by_id[trash[0]]['state'] == 'trash'
-    assert json.loads(by_id[ids[0]]['metadata'])['source'] == 'robot'
+    metadata = by_id[ids[0]]['metadata']  # the object as sent, not JSON text
+    assert isinstance(metadata, dict) and metadata['source'] == 'robot' and metadata['tags'] == ['t1']
     assert by_id[ids[0]]['name'].startswith('image_2024-01-01_12:00:0')
     assert requests.get(by_id[ids[0]]['file_url'], timeout=5).status_code == 200
 
@@ -323,3 +325,21 @@ def test_restart_keeps_everything(tmp_path: Any) -> None:
         assert session.get(second.url + DEMO + f'/images/{ids[0]}/main', timeout=5).status_code == 200
     finally:
         second.stop()
+
+
+def test_relative_data_folder_serves_image_files(tmp_path: Any) -> None:
+    """A relative data folder (devloop's default `devloop-data`, the demo's `demo-data`) still serves image files.
+
+    Flask's `send_file` resolves a relative path against the package folder, not the working directory.
+    """
+    relative = os.path.relpath(tmp_path / 'relative')
+    assert not os.path.isabs(relative)
+    loop = DevLoop(relative, seed='demo')
+    loop.start()
+    try:
+        image_id = requests.get(loop.url + DEMO + '/data', timeout=5).json()['image_ids'][0]
+        response = requests.get(loop.url + DEMO + f'/images/{image_id}/main', timeout=5)
+        assert response.status_code == 200
+        assert Image.open(io.BytesIO(response.content)).size == (640, 480)
+    finally:
+        loop.stop()

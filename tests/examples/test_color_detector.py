@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from examples.color_detector import ColorBlobsFactory, ColorModel, ColorModelError
-from examples.color_detector.accuracy import Tally, tally_image
-from examples.color_detector.components import find_regions
-from examples.color_detector.fit import demo_samples, fit_color_model
+from loopnode.examples.color_detector import ColorBlobsFactory, ColorModel, ColorModelError
+from loopnode.examples.color_detector.accuracy import Tally, tally_image
+from loopnode.examples.color_detector.components import find_regions
+from loopnode.examples.color_detector.fit import demo_samples, fit_color_model
 from loopnode.data import ModelInformation
 from loopnode.devloop.seed import demo_categories
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import requests
 from PIL import Image
 
-from examples.color_detector import ColorBlobsFactory
-from examples.color_detector.fit import demo_samples
+from loopnode.examples.color_detector import ColorBlobsFactory
+from loopnode.examples.color_detector.fit import demo_samples
 from loopnode.detector import DetectorNode
 from loopnode.devloop import DEMO_MODELS, DEMO_ORG, DEMO_PROJECT, DevLoop
 from loopnode.devloop.seed import demo_categories

@@ -63,6 +63,42 @@ def test_cookies_reach_other_threads_after_relogin(tmp_path: Path) -> None:
 
 
 @responses.activate
+def test_calls_during_a_relogin_keep_the_old_cookie(tmp_path: Path) -> None:
+    """A call of another thread while a relogin is under way still carries the old cookie (no 401 from the race)."""
+    logins = iter(['session=one', 'session=two'])
+    during: list[str] = []
+    http = make_http(tmp_path, LOOP_USERNAME='u', LOOP_PASSWORD='pw')
+
+    def login(_request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        cookie = next(logins)
+        if cookie == 'session=two':  # the relogin: another thread calls the Loop meanwhile
+            t = threading.Thread(target=lambda: during.append(http.get('/status').request.headers.get('Cookie', '')))
+            t.start()
+            t.join()
+        return 200, {'Set-Cookie': cookie + '; Path=/'}, ''
+
+    responses.add_callback(responses.POST, f'{BASE}/api/login', callback=login)
+    responses.get(f'{BASE}/api/status')
+    http.get('/status')
+    http.login()
+    assert during == ['session=one']
+    assert http.get('/status').request.headers['Cookie'] == 'session=two'
+
+
+@responses.activate
+def test_failed_relogin_clears_the_cookies(tmp_path: Path) -> None:
+    """A refused relogin leaves no stale cookie behind (loop-protocol.md §6.2 step 3: the jar starts empty)."""
+    answers = iter([(200, {'Set-Cookie': 'session=one; Path=/'}, ''), (403, {}, '')])
+    responses.add_callback(responses.POST, f'{BASE}/api/login', callback=lambda _r: next(answers))
+    responses.get(f'{BASE}/api/status')
+    http = make_http(tmp_path, LOOP_USERNAME='u', LOOP_PASSWORD='pw')
+    http.get('/status')
+    with pytest.raises(LoopLoginError):
+        http.login()
+    assert http._copy_jar().get('session') is None
+
+
+@responses.activate
 def test_login_failure_raises_without_password_in_message(tmp_path: Path) -> None:
     responses.post(f'{BASE}/api/login', status=403)
     http = make_http(tmp_path, LOOP_USERNAME='u', LOOP_PASSWORD='hunter2')

@@ -76,20 +76,20 @@ def template(node_type: str) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def settings_table() -> dict[str, str]:
-    """Variable -> "Used by" cell of the settings table in README.md (the documented settings)."""
+    """Variable -> "Used by" cell of the settings table in docs/settings.md (the documented settings)."""
     table: dict[str, str] = {}
-    in_table = False
-    for line in (REPO / 'README.md').read_text().splitlines():
-        if line.startswith('| Variable | Alias | Default | Used by |'):
-            in_table = True
+    used_by_column = None
+    for line in (REPO / 'docs' / 'settings.md').read_text().splitlines():
+        if line.startswith('| Variable | Alias | Default |'):
+            used_by_column = [c.strip() for c in line.strip('|').split('|')].index('Used by')
             continue
-        if in_table and not line.startswith('|'):
+        if used_by_column is not None and not line.startswith('|'):
             break
-        if in_table and line.startswith('| `'):
+        if used_by_column is not None and line.startswith('| `'):
             cells = [c.strip() for c in line.strip('|').split('|')]
             for name in re.findall(r'`([A-Z][A-Z0-9_]*)`', cells[0]):
-                table[name] = cells[3]
-    assert len(table) > 20, 'README.md has no settings table "| Variable | Alias | Default | Used by | …"'
+                table[name] = cells[used_by_column]
+    assert len(table) > 20, 'docs/settings.md has no settings table "| Variable | Alias | Default | … | Used by | …"'
     return table
 
 
@@ -133,7 +133,7 @@ def test_unit_supervision_and_hardening(node_type: str) -> None:
 
 @pytest.mark.parametrize('node_type', NODE_TYPES)
 def test_env_template_documents_every_setting_with_its_true_default(node_type: str, tmp_path: Path) -> None:
-    """Every variable of the README settings table used by this node type is in the template; only known
+    """Every variable of the settings table (docs/settings.md) used by this node type is in the template; only known
     variables are; the template parses; uncommenting every documented default changes no setting."""
     values, defaults = template(node_type)
     table = settings_table()

@@ -1,0 +1,74 @@
+"""Executor (trainer.md §7): own process group, log file, stop = SIGTERM → grace → SIGKILL to the group."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loopnode.service.executor import Executor, stop_all
+from tests.helpers import until
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of ours (not reaped yet) counts as gone
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().split(')')[-1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+def test_runs_in_its_own_group_and_logs(tmp_path: Path) -> None:
+    """cwd = base_path, env merged, stdout and stderr appended to the log; a new process group."""
+    executor = Executor(tmp_path / 'run', log_name='x.log')
+    executor.start([sys.executable, '-c', 'import os,sys; print(os.getcwd()); print(os.environ["EXTRA"]); '
+                                          'print(os.getpgid(0) == os.getpid(), file=sys.stderr)'],
+                   env={'EXTRA': 'yes'})
+    assert executor.wait(30) == 0 and not executor.is_running()
+    assert executor.get_log_by_lines() == [str(tmp_path / 'run'), 'yes', 'True']
+    executor.start('echo second')
+    assert executor.wait(30) == 0
+    assert executor.get_log_by_lines(tail=1) == ['second'] and len(executor.get_log_by_lines()) == 4
+    assert Executor(tmp_path / 'never').stop() is None
+
+
+def test_refuses_a_second_start_while_running(tmp_path: Path) -> None:
+    executor = Executor(tmp_path)
+    executor.start(['sleep', '30'])
+    try:
+        with pytest.raises(RuntimeError, match='already running'):
+            executor.start(['sleep', '1'])
+    finally:
+        assert executor.stop(grace=5) == -15
+
+
+def test_stop_kills_the_whole_group_and_ignorers_get_sigkill(tmp_path: Path) -> None:
+    """A child ignoring SIGTERM and its grandchild are both gone after stop(grace)."""
+    script = ('import signal, subprocess, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); '
+              'p = subprocess.Popen(["sleep", "600"]); open("grandchild.pid", "w").write(str(p.pid)); '
+              'time.sleep(600)')
+    executor = Executor(tmp_path)
+    executor.start([sys.executable, '-c', script])
+    pid_file = tmp_path / 'grandchild.pid'
+    until(lambda: pid_file.exists() and pid_file.read_text(), timeout=20, message='grandchild started')
+    grandchild = int(pid_file.read_text())
+    started = time.monotonic()
+    assert stop_all([executor], grace=0.5)[executor] == -9
+    assert time.monotonic() - started < 10
+    until(lambda: not alive(grandchild), timeout=10, message='grandchild gone')
+
+
+def test_atexit_kills_leftovers(tmp_path: Path) -> None:
+    """An executor still running when the interpreter exits is killed with its group."""
+    code = ('import sys; from loopnode.service.executor import Executor; '
+            f'e = Executor({str(tmp_path)!r}); e.start(["sleep", "600"]); print(e.pid, flush=True)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60, check=True)
+    pid = int(out.stdout.strip())
+    until(lambda: not alive(pid), timeout=10, message='sleep killed at exit')
