@@ -197,8 +197,9 @@ class NodeService:
         log.info('%s %r stopped', self.node_type, self.name)
 
     def stragglers(self) -> list[str]:
-        """Workers still running after `stop()` (e.g. stuck in a network call that ignores the stop event)."""
-        return [w.name for w in self._workers if w.is_alive()]
+        """Workers (and HTTP request threads) still running after `stop()` (e.g. stuck in a network call)."""
+        http = self._server.stragglers() if self._server is not None and self.stopping else []
+        return [w.name for w in self._workers if w.is_alive()] + http
 
     def stop_workers(self) -> None:
         """Hook between signalling the workers and joining them (e.g. stop a socket client, kill subprocesses)."""

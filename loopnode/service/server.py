@@ -99,6 +99,10 @@ class HttpServer:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
+    def stragglers(self) -> list[str]:
+        """Connection threads still running (after `shutdown`: stuck in the application past the grace)."""
+        return self._pool.alive()
+
     # ---- accept loop ----------------------------------------------------------------------------------
 
     def start(self) -> None:

@@ -101,3 +101,31 @@ def test_head_gets_no_body(port: int) -> None:
     first, rest = answer.split(b'\r\n\r\n', 1)
     assert first.startswith(b'HTTP/1.1 200') and rest.startswith(b'HTTP/1.1 200')
     assert rest.endswith(b'0\r\n\r\n') and b'part2;' in rest
+
+
+def test_a_request_stuck_past_the_grace_is_reported_as_a_straggler() -> None:
+    """Shutdown gives up after the grace; the stuck request's thread is named so the node can exit anyway."""
+    import threading
+
+    from tests.helpers import until
+    release, entered = threading.Event(), threading.Event()
+    app = Flask(__name__)
+
+    @app.get('/block')
+    def block() -> str:
+        entered.set()
+        release.wait(10)
+        return 'late'
+    server = HttpServer(app, '127.0.0.1', 0, name='test-stuck')
+    server.start()
+    caller = threading.Thread(target=lambda: exchange(server.port, b'GET /block HTTP/1.1\r\nHost: x\r\n\r\n'),
+                              name='stuck-client')
+    caller.start()
+    try:
+        until(entered.is_set, 5)
+        assert server.shutdown(grace=0.2) is False
+        assert server.stragglers() and server.stragglers()[0].startswith('test-stuck-conn-')
+    finally:
+        release.set()
+        caller.join(5)
+    until(lambda: not server.stragglers(), 5)

@@ -60,6 +60,11 @@ class ThreadPool:
             with self._cond:
                 self._threads.discard(threading.current_thread())
 
+    def alive(self) -> list[str]:
+        """Names of the pool's threads that are still running."""
+        with self._cond:
+            return sorted(t.name for t in self._threads if t.is_alive())
+
     @property
     def threads(self) -> int:
         with self._cond:
