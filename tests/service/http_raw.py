@@ -43,8 +43,9 @@ def assert_detects(node: DetectorNode) -> None:
     assert response.status_code == 200 and 'box_detections' in response.json(), response.text
 
 
-def connection_threads() -> int:
-    return sum(1 for t in threading.enumerate() if '-conn-' in t.name)
+def connection_threads(prefix: str = '') -> int:
+    """Connection threads alive (of the server whose thread names start with `prefix`, or of all)."""
+    return sum(1 for t in threading.enumerate() if '-conn-' in t.name and t.name.startswith(prefix))
 
 
 def rss_bytes() -> int:

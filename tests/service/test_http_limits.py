@@ -141,7 +141,7 @@ def test_beyond_max_connections_a_clean_503(small: HttpServer) -> None:
     until(lambda: small.open_connections == 8, timeout=5)
     answer = exchange(small.port, b'GET /ok HTTP/1.1\r\nHost: x\r\n\r\n')
     assert statuses(answer) == [503] and 'Connection: close' in head_of(answer)
-    assert connection_threads() == 8
+    assert connection_threads('small-conn-') == 8
     for sock in held:
         sock.close()
     until(lambda: small.open_connections == 0, timeout=5)

@@ -14,7 +14,7 @@ from typing import Callable
 
 
 class ThreadPool:
-    """Named, non-daemon worker threads created on demand, reused while busy, ended after idling."""
+    """Named worker threads created on demand, reused while busy, ended after idling; joined by `stop()`."""
 
     def __init__(self, name: str, idle_timeout: float) -> None:
         self.name = name
@@ -36,7 +36,11 @@ class ThreadPool:
                 self._jobs.append(job)
                 self._cond.notify()
                 return
-            thread = threading.Thread(target=self._work, args=(job,), name=f'{self.name}-{next(self._ids)}')
+            # daemon, as werkzeug's handler threads were: a connection lives as long as its client keeps it
+            # (a browser's keep-alive, a Socket.IO client); `stop()` joins them, a thread stuck in the app past
+            # the grace is a named straggler and must not keep the process from exiting
+            thread = threading.Thread(target=self._work, args=(job,), name=f'{self.name}-{next(self._ids)}',
+                                      daemon=True)
             self._threads.add(thread)
         thread.start()
 
