@@ -30,6 +30,9 @@ def detector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DetectorNode]
     node.start()
     try:
         until(lambda: node.model_manager.slot.state == 'active', timeout=10, message='model active')
+        # start-up ends with mode `idle` and the repeat worker: the threads of every test's baseline
+        until(lambda: requests.get(node.url + '/operation_mode', timeout=5).text == 'idle', timeout=10,
+              message='mode idle')
         assert_detects(node)
         yield node
     finally:
