@@ -1,4 +1,4 @@
-"""The `loopnode` command (also `python -m loopnode`): detector | trainer | annotator | converter | loop | demo."""
+"""The `loopnode` command (also `python -m loopnode`): detector | trainer | annotator | converter | loop | demo | check."""
 from __future__ import annotations
 
 import argparse
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument('--port', type=int, help='local port (overrides NODE_PORT)')
     commands.add_parser('loop', help='run devloop, the local Learning Loop emulator (see `loopnode loop --help`)')
     commands.add_parser('demo', help='run devloop and the example colour detector (see `loopnode demo --help`)')
+    commands.add_parser('check', help='check a node\'s env file and what it needs, changing nothing (see `loopnode check --help`)')
     return parser
 
 
@@ -112,7 +113,7 @@ def _delegate(module_name: str, rest: Sequence[str]) -> int:
     return int(module.main(list(rest)))
 
 
-DELEGATED = {'loop': 'loopnode.devloop.cli', 'demo': 'loopnode.demo'}
+DELEGATED = {'loop': 'loopnode.devloop.cli', 'demo': 'loopnode.demo', 'check': 'loopnode.check.command'}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
