@@ -75,6 +75,10 @@ class Environment:
             hint = 'run with sudo' if isinstance(e, PermissionError) else f'pass the right --{what.split()[0]} FILE'
             self.errors.append(failed(f'{what} {path}', f'cannot read it: {e.strerror}', hint))
             return None
+        except UnicodeDecodeError as e:
+            self.errors.append(failed(f'{what} {path}', f'cannot read it: not UTF-8 text (byte {e.start})',
+                                      'save it as UTF-8'))
+            return None
 
     def describe(self) -> str:
         sources = [f'env {", ".join(map(str, self.files))}'] if self.files else []

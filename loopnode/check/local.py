@@ -16,14 +16,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from ..cli import load_object
 from ..data import DataError, ModelInformation
 from ..loop.transfer import CURRENT_MODEL, MODEL_JSON
 from ..settings import Settings
 from .logic_api import logic_api_problems
-from .report import CheckLine, failed, passed, skipped
+from .report import CheckLine, failed, passed, skipped, warned
 from .unitfiles import ServiceUnit, expand_variables, referenced_variables
 
+HEALTHZ_TIMEOUT = 2.0  # s: asking whatever holds NODE_PORT whether it is a loopnode node
 MIN_FREE_MB = 100  # a model download and a few uploads; the detector also needs OUTBOX_MIN_FREE_MB
 
 
@@ -107,6 +110,9 @@ def check_port(settings: Settings) -> CheckLine:
         try:
             sock.bind(address)
         except OSError as e:
+            if e.errno == errno.EADDRINUSE and _loopnode_listens(host, port):
+                return warned(subject, 'in use by a running loopnode node (its restart frees it)',
+                              'if that is not this node, stop it or set NODE_PORT')
             if e.errno == errno.EADDRINUSE:
                 return failed(subject, 'in use by another process',
                               f"find it with `ss -ltnp 'sport = :{port}'`; stop it or set NODE_PORT")
@@ -114,6 +120,19 @@ def check_port(settings: Settings) -> CheckLine:
                 return failed(subject, f'not allowed ({e.strerror})', 'use a port >= 1024 or set NODE_PORT')
             return failed(subject, f'cannot bind: {e.strerror}', 'set NODE_HOST to an address of this machine')
     return passed(subject, 'free')
+
+
+def _loopnode_listens(host: str, port: int) -> bool:
+    """Whether what listens on host:port answers `GET /healthz` as a loopnode node does (the node being checked,
+    running while its env file is edited: `loopnode check && systemctl restart ...`)."""
+    probe = {'': '127.0.0.1', '0.0.0.0': '127.0.0.1', '::': '::1'}.get(host, host)
+    url = f'http://[{probe}]:{port}/healthz' if ':' in probe else f'http://{probe}:{port}/healthz'
+    try:
+        with requests.get(url, timeout=HEALTHZ_TIMEOUT, allow_redirects=False) as response:
+            body = response.json() if response.status_code in (200, 500) else None
+    except (requests.RequestException, ValueError):
+        return False
+    return isinstance(body, dict) and body.get('status') in ('ok', 'error')
 
 
 def load_logic(node_type: str, spec: str | None) -> tuple[CheckLine, Any]:
@@ -173,7 +192,10 @@ def check_unit(unit_path: Path, unit: ServiceUnit, environ: dict[str, str]) -> C
     for name in referenced_variables(unit.exec_start):
         if not environ.get(name):
             return failed(subject, f'ExecStart uses ${{{name}}}, which is not set', f'set {name} in the env file')
-    program = unit.executable or ''
+    program = unit.executable
+    if program is None:
+        return failed(subject, f'ExecStart={unit.exec_start} is not a command line (unbalanced quote?)',
+                      'fix the quotes in ExecStart=')
     if not os.path.isabs(program):
         return failed(subject, f'ExecStart runs {program!r}, not an absolute path', 'use the venv\'s bin/loopnode')
     if not os.path.isfile(program):

@@ -77,7 +77,10 @@ class ServiceUnit:
         """The program ExecStart= runs (its first word, without systemd's `-@:+!` prefixes)."""
         if not self.exec_start:
             return None
-        words = shlex.split(self.exec_start)
+        try:
+            words = shlex.split(self.exec_start)
+        except ValueError:  # an unbalanced quote: systemd refuses such a command line
+            return None
         return words[0].lstrip(EXEC_PREFIXES) if words else None
 
     def writable_roots(self) -> tuple[str, ...]:
@@ -104,7 +107,11 @@ def parse_service_unit(text: str) -> ServiceUnit:
             continue
         key, _, value = (part.strip() for part in line.partition('='))
         if key == 'Environment':
-            for word in shlex.split(value):
+            try:
+                words = shlex.split(value)
+            except ValueError:  # an unbalanced quote: systemd ignores the assignment
+                continue
+            for word in words:
                 name, sep, val = word.partition('=')
                 if sep and NAME.fullmatch(name):
                     environment[name] = val

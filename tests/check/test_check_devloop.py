@@ -13,6 +13,8 @@ from typing import Iterator
 import pytest
 
 from loopnode.devloop import DevLoop
+from loopnode.service.node import NodeService
+from loopnode.settings import Settings
 from tests.check.robot import CheckRun, Robot, snapshot
 from tests.helpers import free_port
 
@@ -126,6 +128,22 @@ def test_busy_port(robot: Robot, busy_port: int) -> None:
     assert run.code == 1
     assert run.failures == [run.line(f'✖ port 127.0.0.1:{busy_port}: in use by another process')]
     assert 'NODE_PORT' in run.failures[0]
+
+
+def test_port_of_the_running_node_is_not_a_failure(robot: Robot, tmp_path: Path) -> None:
+    """`loopnode check && systemctl restart ...` (docs/systemd.md) while the node runs: its port answers as a
+    loopnode node, so the port line is a warning (the restart frees it), not a ✖ that blocks the restart."""
+    settings = Settings.from_env({'DATA_FOLDER': str(tmp_path / 'running'), 'NODE_PORT': '0',
+                                  'NODE_HOST': '127.0.0.1', 'LOOP_HOST': 'http://127.0.0.1:9'}, node_type='converter')
+    running = NodeService(settings, name='running node')
+    running.start()
+    try:
+        robot.env['NODE_PORT'] = str(running.port)
+        run = checked(robot)
+    finally:
+        running.stop()
+    assert run.code == 0, '\n'.join(run.lines)
+    assert 'a running loopnode node' in run.line(f'! port 127.0.0.1:{running.port}')
 
 
 def test_logic_that_does_not_import(robot: Robot) -> None:

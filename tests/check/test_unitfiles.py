@@ -1,6 +1,11 @@
 """Reading env files and units as systemd does (pure functions of `loopnode.check.unitfiles`)."""
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
+from loopnode.check.command import build_parser, run_checks
+from loopnode.check.local import check_unit
 from loopnode.check.unitfiles import expand_variables, parse_env_file, parse_service_unit, referenced_variables
 
 
@@ -41,3 +46,20 @@ def test_exec_start_variables() -> None:
     command = '/venv/bin/loopnode detector --logic ${LOOPNODE_LOGIC} $EXTRA'
     assert referenced_variables(command) == ['LOOPNODE_LOGIC', 'EXTRA']
     assert expand_variables(command, {'LOOPNODE_LOGIC': 'a.b:C'}) == '/venv/bin/loopnode detector --logic a.b:C '
+
+
+def test_unit_with_an_unbalanced_quote_is_read_as_systemd_does() -> None:
+    """`Environment="A=1` (no closing quote): systemd ignores the assignment; ExecStart= with one is no command."""
+    unit = parse_service_unit('[Service]\nEnvironment="A=1\nEnvironment=B=2\nExecStart=/usr/bin/loopnode "detector\n')
+    assert unit.environment == {'B': '2'}
+    assert unit.executable is None
+    assert 'is not a command line' in check_unit(Path('loopnode-detector.service'), unit, {}).render()
+
+
+def test_env_file_that_is_not_utf8_is_a_check_line(tmp_path: Path) -> None:
+    """A Latin-1 env file (e.g. a password with ä) is one ✖ line and exit 78, not a traceback."""
+    env = tmp_path / 'detector.env'
+    env.write_bytes('LOOP_HOST=127.0.0.1:9\nLOOP_PASSWORD=geheim\xe4\n'.encode('latin-1'))
+    out = io.StringIO()
+    assert run_checks(build_parser().parse_args(['--env', str(env), '--no-unit', 'detector']), out) == 78
+    assert f'env file {env}: cannot read it: not UTF-8' in out.getvalue()
