@@ -144,6 +144,7 @@ class Response:
         self.head_sent = False
         self.chunked = False
         self.keep = False
+        self.no_body = head.method == 'HEAD'  # HEAD, 1xx, 204, 304: any body the app gives is dropped
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
         if exc_info:
@@ -167,7 +168,7 @@ class Response:
         assert self.status is not None, 'write() before start_response'
         code = int(self.status.split(None, 1)[0])
         names = {name.lower() for name, _ in self.headers}
-        no_body = self.head.method == 'HEAD' or 100 <= code < 200 or code in NO_BODY_STATUS
+        no_body = self.no_body = self.no_body or 100 <= code < 200 or code in NO_BODY_STATUS
         self.keep = self.head.keep_alive and not self.connection.host.stopping and self._body_done()
         lines = [f'HTTP/1.1 {self.status}']
         lines += [f'{name}: {value}' for name, value in self.headers]
@@ -190,7 +191,7 @@ class Response:
         if not self.head_sent:
             out = self._head_bytes()
             self.head_sent = True
-        if data and self.head.method != 'HEAD':
+        if data and not self.no_body:
             if self.chunked:
                 data = b'%x\r\n%s\r\n' % (len(data), data)
             if len(out) + len(data) <= ONE_SEGMENT:

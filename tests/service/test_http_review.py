@@ -1,0 +1,39 @@
+"""Review findings over real TCP: bodies of 204/304 answers."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import pytest
+from flask import Flask, request
+
+from loopnode.service.server import HttpServer
+from tests.service.http_raw import exchange, statuses
+
+
+def no_body_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """A raw WSGI app that (wrongly) gives a 304 or 204 a body, once with and once without a length."""
+    status = '304 Not Modified' if environ['PATH_INFO'] == '/304' else '204 No Content'
+    headers = [('Content-Length', '5')] if environ.get('QUERY_STRING') == 'length' else []
+    start_response(status, headers)
+    return [b'hello']
+
+
+@pytest.fixture
+def server() -> Iterator[HttpServer]:
+    server = HttpServer(no_body_app, '127.0.0.1', 0, name='test-review-http')
+    server.start()
+    try:
+        yield server
+    finally:
+        server.shutdown(2)
+
+
+@pytest.mark.parametrize('target', ['/304', '/304?length', '/204', '/204?length'])
+def test_a_304_or_204_answer_never_carries_body_bytes(server: HttpServer, target: str) -> None:
+    """A body the app gives a 304/204 would be read by the client as the start of the next answer."""
+    answer = exchange(server.port, f'GET {target} HTTP/1.1\r\nHost: x\r\n\r\n'
+                                   f'GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'.encode(),
+                      half_close=False)
+    assert b'hello' not in answer, answer
+    assert len(statuses(answer)) == 2
+
