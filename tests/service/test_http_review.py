@@ -1,4 +1,4 @@
-"""Review findings over real TCP: bodies of 204/304 answers."""
+"""Review findings over real TCP: bodies of 204/304 answers, underscore spellings of framing headers."""
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator
@@ -37,3 +37,20 @@ def test_a_304_or_204_answer_never_carries_body_bytes(server: HttpServer, target
     assert b'hello' not in answer, answer
     assert len(statuses(answer)) == 2
 
+
+def test_an_underscore_transfer_encoding_does_not_hide_the_body_from_flask() -> None:
+    """`Transfer_Encoding: chunked` is not framing (we go by Content-Length), so Flask must see the body too."""
+    app = Flask(__name__)
+
+    @app.post('/read')
+    def read() -> str:
+        return f'got {request.get_data()!r} camera={request.headers.get("camera_id")}'
+    server = HttpServer(app, '127.0.0.1', 0, name='test-review-flask')
+    server.start()
+    try:
+        answer = exchange(server.port, b'POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n'
+                                       b'Transfer_Encoding: chunked\r\ncamera_id: cam1\r\nConnection: close\r\n\r\n'
+                                       b'hello')
+    finally:
+        server.shutdown(2)
+    assert b"got b'hello' camera=cam1" in answer, answer

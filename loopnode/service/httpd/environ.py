@@ -62,7 +62,9 @@ def build_environ(head: RequestHead, body: IO[bytes], length: int, *, sock: Any,
             key = 'HTTP_' + key
         environ[key] = f'{environ[key]},{value}' if key in environ else value
     for name, value in underscored:
-        environ['HTTP_' + name.upper().replace('-', '_')] = value
+        key = 'HTTP_' + name.upper().replace('-', '_')
+        if key not in ('HTTP_TRANSFER_ENCODING', 'HTTP_CONTENT_LENGTH'):  # werkzeug would read them as framing
+            environ[key] = value
     if length or head.body != 'none':
         environ['CONTENT_LENGTH'] = str(length)
     if url.scheme and url.netloc:
