@@ -198,7 +198,8 @@ class Outbox:
             for _ in range(3):  # again if a picked item was already gone (a stale index entry): the disk counts
                 sending = self.uploader.in_flight()
                 items = [ref for ref in self.index.autoupload() if ref not in sending]
-                sending_auto = sum(1 for ref in sending if ref.queue == NORMAL and not self.index.is_explicit(ref))
+                sending_auto = sum(1 for ref in sending  # claims outlive the upload: only queued ones count
+                                   if ref.queue == NORMAL and ref in self.index and not self.index.is_explicit(ref))
                 doomed = cap_drops(items, [ref.id for ref in items], self.max_size - sending_auto, self.cap_policy)
                 gone = 0
                 for ref in doomed:
