@@ -54,3 +54,18 @@ def test_an_underscore_transfer_encoding_does_not_hide_the_body_from_flask() -> 
     finally:
         server.shutdown(2)
     assert b"got b'hello' camera=cam1" in answer, answer
+
+
+def test_wsgi_input_readline_stops_after_the_first_newline() -> None:
+    """PEP 3333 / io: `wsgi.input.readline()` returns one line even when one recv brought several."""
+    import socket
+
+    from loopnode.service.httpd.body import LengthBody, SocketReader
+    from loopnode.service.httpd.limits import HttpLimits
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(b'ab\ncd\nef')
+        body = LengthBody(SocketReader(ours, HttpLimits()), 8)
+        assert body.readline() == b'ab\n'
+        assert body.readline() == b'cd\n'
+        assert body.read() == b'ef'

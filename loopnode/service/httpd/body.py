@@ -169,10 +169,15 @@ class LengthBody(io.RawIOBase):
             data = self.read(limit)
             if not data:
                 break
+            end = data.find(b'\n')
+            if end >= 0:  # one recv brought more than the line: the rest goes back to the buffer
+                rest = data[end + 1:]
+                self._reader.buffer[0:0] = rest
+                self.remaining += len(rest)
+                parts.append(data[:end + 1])
+                break
             parts.append(data)
             limit -= len(data)
-            if data.endswith(b'\n'):
-                break
         return b''.join(parts)
 
     def drain(self, most: int) -> bool:
