@@ -69,3 +69,10 @@ def test_wsgi_input_readline_stops_after_the_first_newline() -> None:
         assert body.readline() == b'ab\n'
         assert body.readline() == b'cd\n'
         assert body.read() == b'ef'
+
+
+@pytest.mark.parametrize('target', ['http://[::1/x', '//[x/y'])
+def test_a_target_urlsplit_refuses_gets_400(server: HttpServer, target: str) -> None:
+    """Garbage gets a status line: a target that `urlsplit` cannot split (unclosed IPv6 bracket) is a 400."""
+    answer = exchange(server.port, f'GET {target} HTTP/1.1\r\nHost: x\r\n\r\n'.encode())
+    assert statuses(answer) == [400], answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .limits import HttpLimits
 
@@ -98,6 +99,10 @@ def parse_request_line(line: bytes) -> tuple[str, str, str]:
     if not (target.startswith(b'/') or target.startswith((b'http://', b'https://'))
             or (target == b'*' and method == b'OPTIONS') or method == b'CONNECT'):
         raise HttpError(400, 'malformed request target')
+    try:
+        urlsplit(target.decode('latin-1'))  # what build_environ does with it (e.g. an unclosed '[' fails)
+    except ValueError:
+        raise HttpError(400, 'malformed request target') from None
     return method.decode('ascii'), target.decode('latin-1'), f'HTTP/{major.decode()}.{minor.decode()}'
 
 
