@@ -76,3 +76,20 @@ def test_a_target_urlsplit_refuses_gets_400(server: HttpServer, target: str) -> 
     """Garbage gets a status line: a target that `urlsplit` cannot split (unclosed IPv6 bracket) is a 400."""
     answer = exchange(server.port, f'GET {target} HTTP/1.1\r\nHost: x\r\n\r\n'.encode())
     assert statuses(answer) == [400], answer
+
+
+def test_a_streaming_answer_can_still_read_the_body() -> None:
+    """A WSGI app may read its (small) body while its answer streams: the server must not discard it first."""
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        yield b'first;'
+        yield b'read %r;' % environ['wsgi.input'].read(5)
+    server = HttpServer(app, '127.0.0.1', 0, name='test-review-stream')
+    server.start()
+    try:
+        answer = exchange(server.port, b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello'
+                                       b'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', half_close=False)
+    finally:
+        server.shutdown(2)
+    assert b"read b'hello';" in answer, answer
+    assert len(statuses(answer)) == 2, answer

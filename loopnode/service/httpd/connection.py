@@ -160,8 +160,10 @@ class Response:
         return self.write
 
     def _body_done(self) -> bool:
+        """The unread rest of the body is small enough to discard once the answer is sent (the app may still
+        read it while its answer streams)."""
         if isinstance(self.body, LengthBody):
-            return self.body.drain(self.connection.limits.drain_max)
+            return not self.body.broken and self.body.remaining <= self.connection.limits.drain_max
         return True
 
     def _head_bytes(self) -> bytes:
@@ -229,6 +231,9 @@ class Response:
                 except OSError:
                     pass
             return False
-        if isinstance(self.body, LengthBody) and (self.body.broken or self.body.remaining):
-            return False
+        if isinstance(self.body, LengthBody):
+            if self.keep:
+                self.body.drain(self.connection.limits.drain_max)
+            if self.body.broken or self.body.remaining:
+                return False
         return self.keep
