@@ -93,3 +93,35 @@ def test_a_streaming_answer_can_still_read_the_body() -> None:
         server.shutdown(2)
     assert b"read b'hello';" in answer, answer
     assert len(statuses(answer)) == 2, answer
+
+
+def test_shutdown_lets_a_chunked_body_in_transfer_finish_within_the_grace() -> None:
+    """Shutdown waits for requests in flight; a chunked body still arriving is one (it was cut at once)."""
+    import socket
+    import threading
+
+    from tests.helpers import until
+    from tests.service.http_raw import read_to_close
+    app = Flask(__name__)
+
+    @app.post('/read')
+    def read() -> str:
+        return f'got {len(request.get_data())}'
+    server = HttpServer(app, '127.0.0.1', 0, name='test-review-grace')
+    server.start()
+    stopper = threading.Thread(target=server.shutdown, args=(5.0,), name='review-stopper')
+    try:
+        with socket.create_connection(('127.0.0.1', server.port), timeout=10) as sock:
+            sock.sendall(b'POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n')
+            until(lambda: server.open_connections == 1, 5)
+            until(lambda: server.in_flight == 1, 1, message='a request whose head was read is in flight')
+            stopper.start()
+            until(lambda: not server.is_alive(), 5)  # accepting has ended: the shutdown is in its grace
+            sock.sendall(b'3\r\nabc\r\n0\r\n\r\n')
+            answer = read_to_close(sock)
+    finally:
+        if stopper.ident is None:
+            server.shutdown(1)
+        else:
+            stopper.join(10)
+    assert b'got 8' in answer, answer

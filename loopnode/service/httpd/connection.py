@@ -97,7 +97,14 @@ class Connection:
         self.host.refuse(self.sock, error_response(error.status, error.message))
 
     def _request(self, reader: SocketReader, raw_head: bytes) -> bool:
-        """Serve one request; True if the connection may carry another one."""
+        """Serve one request; True if the connection may carry another one. In flight from its head on."""
+        self.host.request_started()  # shutdown's grace also covers a chunked body still arriving
+        try:
+            return self._serve_request(reader, raw_head)
+        finally:
+            self.host.request_finished()
+
+    def _serve_request(self, reader: SocketReader, raw_head: bytes) -> bool:
         try:
             head = parse_head(raw_head, self.limits)
             if head.body == 'length' and head.length > self.limits.max_body:
@@ -119,14 +126,12 @@ class Connection:
         environ = build_environ(head, body, length if spool is not None else head.length, sock=self.sock,
                                 client=self.client, server=self.host.address)
         self.sock.settimeout(self.limits.body_timeout)
-        self.host.request_started()
         try:
             keep = Response(self, head, body).run(environ)
             if isinstance(body, LengthBody) and body.remaining and not body.broken:
                 self._unread = True
             return keep
         finally:
-            self.host.request_finished()
             if spool is not None:
                 spool.close()
 
