@@ -36,6 +36,13 @@ METRICS = [
     Metric('start_readyz', 'start → /readyz 200', 's', 'lower'),
     Metric('start_detect', 'start → first successful /detect', 's', 'lower'),
     Metric('outbox_drain', 'outbox drain, 1,000 images', 'img/s', 'higher'),
+    Metric('ann_p50', 'annotator handle_user_input round trip via devloop, median', 'ms', 'lower'),
+    Metric('ann_p95', 'annotator handle_user_input round trip via devloop, p95', 'ms', 'lower'),
+    Metric('ann_idle_rss', 'annotator RSS idle (connected)', 'MiB', 'lower'),
+    Metric('ann_load_rss', 'annotator RSS after the round trips', 'MiB', 'lower'),
+    Metric('conv_wall', 'converter start → 20 models converted', 's', 'lower'),
+    Metric('conv_pass', 'converter pass over 20 models (its /status)', 's', 'lower'),
+    Metric('conv_idle_rss', 'converter RSS idle (after the pass)', 'MiB', 'lower'),
 ]
 
 # (metric key, comparison, bound, label) — ratio loopnode / upstream, measured in the same run.
@@ -43,9 +50,13 @@ GOALS = [
     ('rest_c1_rps', '>=', 1.7, 'REST c=1 throughput ≥ 1.7×'),
     ('sio_raw_p50', '<=', 0.8, 'Socket.IO raw-array latency ≤ 0.8×'),
     ('sio_jpeg_p50', '<=', 0.8, 'Socket.IO JPEG latency ≤ 0.8×'),
-    ('idle_rss', '<=', 0.7, 'idle RSS ≤ 0.7×'),
+    ('idle_rss', '<=', 0.65, 'detector idle RSS ≤ 0.65×'),
+    ('load_rss', '<=', 1.0, 'detector RSS after the load ≤ 1.0×'),
+    ('batch8_p50', '<=', 0.8, 'Socket.IO batch_detect 8 ≤ 0.8×'),
     ('idle_cpu', '<=', 1.0, 'idle CPU ≤ 1×'),
     ('start_detect', '<=', 0.5, 'start-to-ready ≤ 0.5×'),
+    ('ann_p50', '<=', 0.8, 'annotator round trip ≤ 0.8×'),
+    ('ann_idle_rss', '<=', 0.7, 'annotator idle RSS ≤ 0.7×'),
 ]
 
 

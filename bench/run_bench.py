@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import procs
+import nodes
 import report
 from load import SioClient, async_round_trips, check_batch, median, percentile, rest_load, start_to_ready
 from photo import decoded, photo_jpeg
@@ -89,22 +90,39 @@ class Bench:
         try:
             procs.wait_http(self.loop.url + '/api/status', proc=self.loop)
             self.model_zip = procs.fetch_model_zip(self.loop.url)
-            self.measure_starts()
-            nodes = {impl: self.node(impl, 'main') for impl in self.impls}
-            try:
-                for impl, node in nodes.items():
-                    start_to_ready(node, self.jpeg)
-                self.measure_idle(nodes)
-                self.measure_load(nodes)
-                for impl, node in nodes.items():
-                    self.results[impl]['load_rss'] = procs.rss_mib(node.pid)
-            finally:
-                for node in nodes.values():
-                    node.stop()
+            if not self.args.nodes_only:
+                self.measure_detectors()
+            if not self.args.skip_nodes:
+                self.measure_other_nodes()
         finally:
             self.loop.stop()
         if not self.args.skip_drain:
             self.measure_drain()
+
+    def measure_detectors(self) -> None:
+        self.measure_starts()
+        detectors = {impl: self.node(impl, 'main') for impl in self.impls}
+        try:
+            for impl, node in detectors.items():
+                start_to_ready(node, self.jpeg)
+            self.measure_idle(detectors)
+            self.measure_load(detectors)
+            for impl, node in detectors.items():
+                self.results[impl]['load_rss'] = procs.rss_mib(node.pid)
+        finally:
+            for node in detectors.values():
+                node.stop()
+
+    def measure_other_nodes(self) -> None:
+        """Annotator (both) and converter (loopnode only: upstream 0.27.0 has none) against the same devloop."""
+        assert self.loop is not None
+        a = self.args
+        figures = nodes.annotator_bench(self.loop.url, self.work, self.impls, free_port, a.rounds, a.ann_n, a.settle)
+        for impl, values in figures.items():
+            self.results[impl].update(values)
+        if 'loopnode' in self.impls:
+            self.results['loopnode'].update(nodes.converter_bench(self.loop.url, self.work, free_port,
+                                                                  a.conv_repeats, a.settle))
 
     def measure_starts(self) -> None:
         ready: dict[str, list[float]] = {i: [] for i in IMPLS}
@@ -245,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--sio-client', choices=('threaded', 'async'), default='threaded',
                         help='threaded: python-socketio Client (websocket-client, masks in Python); async: '
                         'AsyncClient over aiohttp as rosys, run from .venv-upstream (bench/sio_client_async.py)')
+    parser.add_argument('--ann-n', type=int, default=100, help='annotator handle_user_input calls per round')
+    parser.add_argument('--conv-repeats', type=int, default=3, help='converter passes over 20 models (fresh each)')
+    parser.add_argument('--skip-nodes', action='store_true', help='detectors only (no annotator, converter)')
+    parser.add_argument('--nodes-only', action='store_true', help='annotator and converter only (no detectors)')
     parser.add_argument('--only', choices=('both', *IMPLS), default='both')
     parser.add_argument('--patches', default='', help='run loopnode with proposed changes (bench/patched_loopnode.py), '
                         'e.g. compactjson; the table is then not written to RESULTS.md unless --write-patched')
@@ -258,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.idle, args.rounds, args.rest_seconds, args.sio_n, args.batch_n, args.starts = 10, 1, 2, 50, 10, 1
+        args.ann_n, args.conv_repeats = 50, 1
         args.no_write, args.skip_drain = True, True
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     for python in (procs.LOOPNODE_PYTHON, procs.UPSTREAM_PYTHON):
