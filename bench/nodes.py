@@ -5,7 +5,6 @@ implementation, in the shape of `Bench.results` (keys of report.METRICS).
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from pathlib import Path
@@ -45,7 +44,19 @@ def upstream_annotator(port: int, data: Path, loop_port: int, log_path: Path) ->
     return proc
 
 
-ANNOTATOR_STARTERS: dict[str, procs.Starter] = {'loopnode': loopnode_annotator, 'upstream': upstream_annotator}
+def floor_annotator(client: str) -> procs.Starter:
+    """bench/annotator_floor.py: acks at once, with the threaded client (loopnode's) or the async one (upstream's)."""
+    def start(port: int, data: Path, loop_port: int, log_path: Path) -> procs.Proc:
+        python = procs.LOOPNODE_PYTHON if client == 'threaded' else procs.UPSTREAM_PYTHON
+        argv = [str(python), str(procs.ROOT / 'bench' / 'annotator_floor.py'), client, f'http://127.0.0.1:{loop_port}']
+        return procs.Proc(f'floor-{client}', argv, procs.base_env(), log_path)
+    return start
+
+
+ANNOTATOR_STARTERS: dict[str, procs.Starter] = {'loopnode': loopnode_annotator, 'upstream': upstream_annotator,
+                                                'floor_threaded': floor_annotator('threaded'),
+                                                'floor_async': floor_annotator('async')}
+FLOOR_OF = {'loopnode': 'floor_threaded', 'upstream': 'floor_async'}
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, proc: procs.Proc | None = None) -> Any:
@@ -79,8 +90,9 @@ def annotator_bench(loop_url: str, work: Path, impls: list[str], free_port: Call
     nodes: dict[str, procs.Proc] = {}
     sids: dict[str, str] = {}
     results: dict[str, dict[str, float]] = {i: {} for i in impls}
+    kinds = impls + [FLOOR_OF[i] for i in impls]
     try:
-        for impl in impls:
+        for impl in kinds:
             before = connected_sids(loop_url)
             data = work / f'annotator-{impl}'
             data.mkdir(parents=True, exist_ok=True)
@@ -89,8 +101,8 @@ def annotator_bench(loop_url: str, work: Path, impls: list[str], free_port: Call
             new = wait_for(lambda: connected_sids(loop_url) - before, 60, f'{impl} annotator connecting', node)
             sids[impl] = next(iter(new))
         time.sleep(settle)
-        for impl, node in nodes.items():
-            results[impl]['ann_idle_rss'] = procs.rss_mib(node.pid)
+        for impl in impls:
+            results[impl]['ann_idle_rss'] = procs.rss_mib(nodes[impl].pid)
         session = requests.Session()
 
         def call(impl: str, i: int) -> float:
@@ -102,22 +114,23 @@ def annotator_bench(loop_url: str, work: Path, impls: list[str], free_port: Call
                                     timeout=40)
             elapsed = (time.perf_counter() - t0) * 1000
             ack = response.json().get('ack') if response.status_code == 200 else None
-            if not (isinstance(ack, dict) and ack.get('success') is True and str(ack.get('payload', '')).startswith('<')):
+            if not (isinstance(ack, dict) and ack.get('success') is True and str(ack.get('payload')).startswith('<')):
                 raise RuntimeError(f'{impl} annotator: unexpected answer {response.status_code} {response.text[:300]}')
             return elapsed
 
-        for impl in impls:
+        for impl in kinds:
             for i in range(5):  # image download + warm-up
                 call(impl, i)
-        latencies: dict[str, list[float]] = {i: [] for i in impls}
+        latencies: dict[str, list[float]] = {i: [] for i in kinds}
         for r in range(rounds):
-            for impl in (impls if r % 2 == 0 else list(reversed(impls))):
+            for impl in (kinds if r % 2 == 0 else list(reversed(kinds))):
                 latencies[impl].extend(call(impl, i) for i in range(n))
                 log.info('%s annotator round %d: median %.2f ms', impl, r, median(latencies[impl][-n:]))
         for impl in impls:
             results[impl]['ann_p50'] = median(latencies[impl])
             results[impl]['ann_p95'] = percentile(latencies[impl], 0.95)
             results[impl]['ann_load_rss'] = procs.rss_mib(nodes[impl].pid)
+            results[impl]['ann_floor_p50'] = median(latencies[FLOOR_OF[impl]])
     finally:
         for node in nodes.values():
             node.stop()
@@ -161,11 +174,11 @@ def converter_bench(loop_url: str, work: Path, free_port: Callable[[], int], rep
     """loopnode's converter only (upstream 0.27.0 has no converter: removed in 0.10.0).
 
     Each repeat regenerates the two projects (20 models without the target format), starts a converter and
-    times from `exec` until devloop lists the target format on all 20; then the pass's own duration from the
-    node's /status and the idle RSS `settle` seconds after the pass.
+    times from `exec` until devloop lists the target format on all 20 (/status times have whole seconds), checks
+    the pass report, and takes the idle RSS `settle` seconds after the pass.
     """
     loop_port = int(loop_url.rsplit(':', 1)[1])
-    walls, passes, rss = [], [], []
+    walls, rss = [], []
     for r in range(repeats):
         models = make_converter_projects(loop_url)
         node = loopnode_converter(free_port(), work / f'converter-{r}', loop_port, work / f'converter-{r}.log')
@@ -179,14 +192,12 @@ def converter_bench(loop_url: str, work: Path, free_port: Callable[[], int], rep
                 return status['last_pass'] if not status['running'] and status['last_pass'] else None
 
             report = wait_for(last_pass, 30, 'the pass report', node)
-            passes.append((dt.datetime.fromisoformat(report['ended']) -
-                           dt.datetime.fromisoformat(report['started'])).total_seconds())
             if report['converted'] != models:
                 raise RuntimeError(f'converter pass converted {report["converted"]} of {models}')
             time.sleep(settle)
             rss.append(procs.rss_mib(node.pid))
-            log.info('converter %d: %d models, start → all converted %.2f s, pass %.2f s, idle RSS %.1f MiB', r,
-                     models, walls[-1], passes[-1], rss[-1])
+            log.info('converter %d: %d models, start → all converted %.2f s, idle RSS %.1f MiB', r, models,
+                     walls[-1], rss[-1])
         finally:
             node.stop()
-    return {'conv_wall': median(walls), 'conv_pass': median(passes), 'conv_idle_rss': median(rss)}
+    return {'conv_wall': median(walls), 'conv_idle_rss': median(rss)}
