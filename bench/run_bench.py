@@ -32,6 +32,7 @@ from photo import decoded, photo_jpeg
 
 log = logging.getLogger('bench')
 IMPLS = ('loopnode', 'upstream')
+SETTLED_AFTER_LOAD = 2.0  # seconds without traffic before the second RSS figure (loopnode trims its heap then)
 STARTERS: dict[str, procs.Starter] = {'loopnode': procs.loopnode_detector, 'upstream': procs.upstream_detector}
 PACKAGES = ['learning_loop_node', 'loopnode', 'flask', 'flask-socketio', 'python-socketio', 'python-engineio',
             'simple-websocket', 'werkzeug', 'fastapi', 'uvicorn', 'uvloop', 'numpy', 'pillow']
@@ -109,6 +110,9 @@ class Bench:
             self.measure_load(detectors)
             for impl, node in detectors.items():
                 self.results[impl]['load_rss'] = procs.rss_mib(node.pid)
+            time.sleep(SETTLED_AFTER_LOAD)
+            for impl, node in detectors.items():
+                self.results[impl]['settled_rss'] = procs.rss_mib(node.pid)
         finally:
             for node in detectors.values():
                 node.stop()
