@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-SECTION_TITLE = '## Detector: loopnode vs learning_loop_node 0.27.0 (`make bench`)'
+SECTION_TITLE = '## Round two (issue 16): every node type vs learning_loop_node 0.27.0 (`make bench`)'
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def machine() -> str:
 
 
 def write_section(path: Path, body: str, variant: str = '') -> None:
-    """Replace (or add) our section of RESULTS.md, keeping every other section (e.g. "Outbox drain").
+    """Replace (or append) our section of RESULTS.md, keeping every other section (earlier rounds, "Outbox drain").
 
     A run with proposals or another client (`variant`) gets its own section, so the plain run stays.
     """
@@ -140,7 +140,7 @@ def write_section(path: Path, body: str, variant: str = '') -> None:
             break
     else:
         position = [i for i, c in enumerate(chunks) if c.startswith(SECTION_TITLE)]
-        insert_at = position[-1] + 1 if position else (1 if chunks and not chunks[0].startswith('## ') else 0)
+        insert_at = position[-1] + 1 if position else len(chunks)  # a new round goes after the earlier ones
         chunks.insert(insert_at, section)
     if chunks and not chunks[0].startswith('## ') and not chunks[0].endswith('\n\n'):
         chunks[0] = chunks[0].rstrip('\n') + '\n\n'
