@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/memory_profile.py [--calls 30] [--out DIR] [--loopnode-env K=V,...]
 
-Starts devloop and loopnode's detector under bench/traced_loopnode.py, sends `--calls` batches of 8 raw
-640×480 frames (7.4 MB each) and raw `detect` calls with python-socketio's threaded Client, then prints the
+Starts devloop and loopnode's detector under bench/traced_loopnode.py; per round (`--rounds`) REST /detect
+(`--rest-seconds`), 100 raw and 100 JPEG `detect` calls and `--calls` batches of 8 raw 640×480 frames (7.4 MB
+each) with python-socketio's threaded Client, then prints the
 live blocks at the traced peak by allocation site, and the RSS before and after (tracemalloc itself costs RSS
 and time: compare RSS only between runs of this script).
 """
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 import procs
-from load import SioClient, check_batch
+from load import SioClient, check_batch, rest_load
 from photo import decoded, photo_jpeg
 from run_bench import free_port
 
@@ -29,6 +30,8 @@ log = logging.getLogger('bench.memory')
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--calls', type=int, default=30, help='batch_detect calls of 8 raw frames')
+    parser.add_argument('--rounds', type=int, default=1, help='rounds of the mix (REST c=1 and c=4, raw, JPEG, batch)')
+    parser.add_argument('--rest-seconds', type=float, default=0.0, help='REST /detect load per round (0: none)')
     parser.add_argument('--out', type=Path, default=None, help='folder for peak.txt and now.txt (default: temporary)')
     parser.add_argument('--loopnode-env', default='', help='extra environment for loopnode, KEY=VALUE,...')
     args = parser.parse_args(argv)
@@ -47,15 +50,23 @@ def main(argv: list[str] | None = None) -> int:
         procs.wait_http(node.url + '/readyz', timeout=120, proc=node)
         time.sleep(2)
         idle = procs.rss_mib(node.pid)
-        raw = decoded(photo_jpeg())
+        jpeg = photo_jpeg()
+        raw = decoded(jpeg)
         image = {'bytes': raw.tobytes(), 'dtype': 'uint8', 'shape': list(raw.shape)}
-        client = SioClient(node.url)
-        try:
-            client.round_trips('batch_detect', {'images': [image] * 8, 'autoupload': 'disabled'}, args.calls,
-                               warmup=2, check=check_batch(8))
-            client.round_trips('detect', {'image': image, 'autoupload': 'disabled'}, 100)
-        finally:
-            client.close()
+        for _ in range(args.rounds):
+            if args.rest_seconds:
+                rest_load(node.url, jpeg, 1, args.rest_seconds)
+                rest_load(node.url, jpeg, 4, args.rest_seconds)
+            client = SioClient(node.url)
+            try:
+                client.round_trips('detect', {'image': image, 'autoupload': 'disabled'}, 100)
+                client.round_trips('detect', {'image': {'format': 'jpeg', 'bytes': jpeg}, 'autoupload': 'disabled'},
+                                   100)
+                client.round_trips('batch_detect', {'images': [image] * 8, 'autoupload': 'disabled'}, args.calls,
+                                   warmup=2, check=check_batch(8))
+            finally:
+                client.close()
+            log.info('round done: RSS %.1f MiB', procs.rss_mib(node.pid))
         time.sleep(1)
         after = procs.rss_mib(node.pid)
         assert node.process is not None
