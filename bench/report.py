@@ -39,7 +39,7 @@ METRICS = [
     Metric('outbox_drain', 'outbox drain, 1,000 images', 'img/s', 'higher'),
     Metric('ann_p50', 'annotator handle_user_input round trip via devloop, median', 'ms', 'lower'),
     Metric('ann_p95', 'annotator handle_user_input round trip via devloop, p95', 'ms', 'lower'),
-    Metric('ann_floor_p50', 'floor: instant-ack client (threaded Client | AsyncClient), median', 'ms', 'lower'),
+    Metric('ann_floor_p50', 'floor: instant-ack client (threaded Client / AsyncClient), median', 'ms', 'lower'),
     Metric('ann_idle_rss', 'annotator RSS idle (connected)', 'MiB', 'lower'),
     Metric('ann_load_rss', 'annotator RSS after the round trips', 'MiB', 'lower'),
     Metric('conv_wall', 'converter start → 20 models converted', 's', 'lower'),
