@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-slow test-compat demo bench bench-profile screenshots clean
+.PHONY: test test-slow test-compat demo bench bench-profile screenshots dist wheelhouse clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,29 @@ demo: $(STAMP)
 screenshots: $(STAMP)
 	$(BIN)/python tools/screenshots.py
 
+# sdist + wheel in dist/, checked by twine (docs/install.md)
+dist: $(STAMP)
+	rm -rf build dist/loopnode-*
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/python -m twine check --strict dist/loopnode-*
+
+# An offline install set (docs/install.md): loopnode's wheel and a binary wheel of every dependency in
+# dist/wheelhouse/ (plus the systemd units and env templates), for this machine or e.g.
+# `make wheelhouse PLATFORM=aarch64 PYTHON_VERSION=3.10` (manylinux2014, glibc >= 2.17: every JetPack).
+PLATFORM ?=
+PYTHON_VERSION ?=
+WHEELHOUSE := dist/wheelhouse
+TARGET_FLAGS := $(if $(PLATFORM),--platform manylinux2014_$(PLATFORM)) $(if $(PYTHON_VERSION),--python-version $(PYTHON_VERSION))
+wheelhouse: $(STAMP)
+	rm -rf $(WHEELHOUSE)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) .
+	$(BIN)/python -m pip download --quiet --only-binary=:all: $(TARGET_FLAGS) --dest $(WHEELHOUSE) $(WHEELHOUSE)/loopnode-*.whl
+	cp -r systemd $(WHEELHOUSE)/systemd
+	ls $(WHEELHOUSE)
+
 clean:
-	rm -rf $(VENV) .venv310 .venv-compat .venv-upstream *.egg-info
+	rm -rf $(VENV) .venv310 .venv-compat .venv-upstream .venv-autobahn .venv-virtualenv conformance/reports *.egg-info build dist
 
 include compat/Makefile.inc
 include bench/Makefile.inc
+include conformance/Makefile.inc

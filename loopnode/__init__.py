@@ -13,6 +13,8 @@ from typing import Any
 
 from . import data as _data
 
+__version__ = '0.1.0'  # the one place of the version (setup.cfg reads it)
+
 _LAZY = {
     'DetectorNode': 'loopnode.detector', 'DetectorLogic': 'loopnode.detector',
     'BatchDetectorLogic': 'loopnode.detector', 'DetectorFactory': 'loopnode.detector',

@@ -1,9 +1,10 @@
-"""The `loopnode` command (also `python -m loopnode`): detector | trainer | annotator | converter | loop | demo."""
+"""The `loopnode` command (also `python -m loopnode`): detector | trainer | annotator | converter | loop | demo | check."""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import importlib
+import inspect
 import logging
 import sys
 from typing import Any, Callable, Sequence
@@ -34,13 +35,15 @@ def load_object(spec: str) -> Any:
         if not hasattr(obj, part):
             raise ValueError(f'{module_name!r} has no attribute {attr!r}')
         obj = getattr(obj, part)
-    return obj() if isinstance(obj, type) or (callable(obj) and _is_factory_function(obj)) else obj
-
-
-def _is_factory_function(obj: Any) -> bool:
-    """Functions (not instances with __call__) are factories to call; instances are used as they are."""
-    import inspect
-    return inspect.isfunction(obj)
+    if not (isinstance(obj, type) or inspect.isfunction(obj)):
+        return obj  # an instance (even one with __call__) is used as it is
+    try:
+        inspect.signature(obj).bind()
+    except TypeError as e:
+        raise ValueError(f'--logic {spec} must be callable without arguments: {e}') from None
+    except ValueError:
+        pass  # no signature to check (a builtin type): just call it
+    return obj()
 
 
 def article(word: str) -> str:
@@ -58,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument('--port', type=int, help='local port (overrides NODE_PORT)')
     commands.add_parser('loop', help='run devloop, the local Learning Loop emulator (see `loopnode loop --help`)')
     commands.add_parser('demo', help='run devloop and the example colour detector (see `loopnode demo --help`)')
+    commands.add_parser('check', help='check a node\'s env file and what it needs, changing nothing (see `loopnode check --help`)')
     return parser
 
 
@@ -109,7 +113,7 @@ def _delegate(module_name: str, rest: Sequence[str]) -> int:
     return int(module.main(list(rest)))
 
 
-DELEGATED = {'loop': 'loopnode.devloop.cli', 'demo': 'loopnode.demo'}
+DELEGATED = {'loop': 'loopnode.devloop.cli', 'demo': 'loopnode.demo', 'check': 'loopnode.check.command'}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

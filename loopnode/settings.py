@@ -1,7 +1,8 @@
 """One immutable Settings object built once from the environment (loop-protocol.md §2).
 
 This is the only module that reads `os.environ`. Every variable of the spec is parsed strictly here; a bad
-value raises `ConfigError`, which the CLI turns into one log line and exit code 78.
+value raises `ConfigError`, which the CLI turns into one log line and exit code 78. `Settings.problems_in_env`
+runs the same parsing but collects every error instead (for `loopnode check`).
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, TypeVar
+from typing import Callable, Iterator, Mapping, TypeVar
 
 from .errors import ConfigError
 from .loop.urls import DEFAULT_LOOP_HOST, loop_base_url
@@ -25,11 +26,22 @@ NODE_TYPES = ('detector', 'trainer', 'annotator', 'converter')
 
 
 class EnvReader:
-    """Reads typed values from an environment mapping; empty strings count as unset."""
+    """Reads typed values from an environment mapping; empty strings count as unset.
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    A bad value raises ConfigError, or with `collect=True` is recorded in `errors` and replaced by its default.
+    """
+
+    def __init__(self, environ: Mapping[str, str], *, collect: bool = False) -> None:
         self.environ = environ
         self.warnings: list[str] = []
+        self.errors: list[ConfigError] | None = [] if collect else None
+
+    def fail(self, error: ConfigError, fallback: T) -> T:
+        """Raise `error`, or in collect mode record it and go on with `fallback`."""
+        if self.errors is None:
+            raise error
+        self.errors.append(error)
+        return fallback
 
     def raw(self, name: str, alias: str | None = None) -> str | None:
         """The value of `name` (or its bare alias); when both are set and differ, `name` wins with a warning."""
@@ -55,7 +67,7 @@ class EnvReader:
             return True
         if word in FALSE_WORDS:
             return False
-        raise ConfigError(name, value, 'a boolean: 1/true/yes/on or 0/false/no/off')
+        return self.fail(ConfigError(name, value, 'a boolean: 1/true/yes/on or 0/false/no/off'), default)
 
     def number(self, name: str, default: T, kind: Callable[[str], T], *, minimum: float | None = None,
                maximum: float | None = None, exclusive_minimum: bool = False) -> T:
@@ -66,13 +78,13 @@ class EnvReader:
         try:
             number = kind(value.strip())
         except ValueError:
-            raise ConfigError(name, value, expected) from None
+            return self.fail(ConfigError(name, value, expected), default)
         if number != number or number in (float('inf'), float('-inf')):  # type: ignore[comparison-overlap]
-            raise ConfigError(name, value, expected)
+            return self.fail(ConfigError(name, value, expected), default)
         if minimum is not None and (number < minimum or (exclusive_minimum and number == minimum)):  # type: ignore[operator]
-            raise ConfigError(name, value, expected)
+            return self.fail(ConfigError(name, value, expected), default)
         if maximum is not None and number > maximum:  # type: ignore[operator]
-            raise ConfigError(name, value, expected)
+            return self.fail(ConfigError(name, value, expected), default)
         return number
 
 
@@ -142,12 +154,31 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, node_type: str = 'detector', *,
                  check_data_folder: bool = True) -> 'Settings':
         """Parse and check every variable; raises ConfigError naming the first bad one."""
-        env = EnvReader(os.environ if environ is None else environ)
+        settings = cls._parse(EnvReader(os.environ if environ is None else environ), node_type)
+        settings.check(check_data_folder=check_data_folder)
+        return settings
+
+    @classmethod
+    def problems_in_env(cls, environ: Mapping[str, str] | None = None,
+                        node_type: str = 'detector') -> tuple['Settings', list[ConfigError]]:
+        """Every error `from_env` could raise, at once; bad values fall back to their defaults.
+
+        Creates nothing: the data folder is left to the caller (`loopnode check` tests it without creating it).
+        """
+        env = EnvReader(os.environ if environ is None else environ, collect=True)
+        settings = cls._parse(env, node_type)
+        return settings, [*(env.errors or []), *settings._problems(check_data_folder=False)]
+
+    @classmethod
+    def _parse(cls, env: EnvReader, node_type: str) -> 'Settings':
         host = env.string('LOOP_HOST', DEFAULT_LOOP_HOST, alias='HOST') or DEFAULT_LOOP_HOST
         try:
             base_url = loop_base_url(host)
+            host_error = None
         except ValueError as e:
-            raise ConfigError('LOOP_HOST', host, f'host[:port] or http(s)://host[:port] ({e})') from None
+            host_error = ConfigError('LOOP_HOST', host, f'host[:port] or http(s)://host[:port] ({e})')
+        if host_error is not None:
+            base_url = env.fail(host_error, loop_base_url(DEFAULT_LOOP_HOST))
         version_default = (env.string('VERSION_CONTROL_DEFAULT', 'follow_loop') or 'follow_loop').strip().lower()
         if version_default not in ('follow_loop', 'pause'):
             env.warnings.append(f'VERSION_CONTROL_DEFAULT={version_default!r} is not follow_loop or pause; '
@@ -155,9 +186,9 @@ class Settings:
             version_default = 'follow_loop'
         log_level = (env.string('LOG_LEVEL', 'INFO') or 'INFO').strip().upper()
         if log_level not in LOG_LEVELS:
-            raise ConfigError('LOG_LEVEL', log_level, 'one of ' + ', '.join(LOG_LEVELS))
+            log_level = env.fail(ConfigError('LOG_LEVEL', log_level, 'one of ' + ', '.join(LOG_LEVELS)), 'INFO')
         watchdog_usec = env.number('WATCHDOG_USEC', 0, int, minimum=0)
-        settings = cls(
+        return cls(
             node_type=node_type,
             loop_host=host,
             loop_base_url=base_url,
@@ -198,33 +229,36 @@ class Settings:
             journal_stream=env.string('JOURNAL_STREAM') is not None,
             warnings=tuple(env.warnings),
         )
-        settings.check(check_data_folder=check_data_folder)
-        return settings
 
     def check(self, *, check_data_folder: bool = True) -> None:
-        """Start-up checks of loop-protocol.md §2.3 (files and folders included)."""
+        """Start-up checks of loop-protocol.md §2.3 (files and folders included); raises the first failure."""
+        for problem in self._problems(check_data_folder=check_data_folder):
+            raise problem
+
+    def _problems(self, *, check_data_folder: bool) -> Iterator[ConfigError]:
+        """The failed start-up checks, lazily: `check` stops at the first (the data folder is created last)."""
         if self.node_type == 'detector':
             if not self.loop_organization:
-                raise ConfigError('LOOP_ORGANIZATION', self.loop_organization or '', 'an organization id (required)')
+                yield ConfigError('LOOP_ORGANIZATION', self.loop_organization or '', 'an organization id (required)')
             if not self.loop_project:
-                raise ConfigError('LOOP_PROJECT', self.loop_project or '', 'a project id (required)')
+                yield ConfigError('LOOP_PROJECT', self.loop_project or '', 'a project id (required)')
         if self.min_uncertain_threshold > self.max_uncertain_threshold:
-            raise ConfigError('MIN_UNCERTAIN_THRESHOLD', str(self.min_uncertain_threshold),
+            yield ConfigError('MIN_UNCERTAIN_THRESHOLD', str(self.min_uncertain_threshold),
                               f'a number <= MAX_UNCERTAIN_THRESHOLD ({self.max_uncertain_threshold:g})')
-        if self.loop_ssl_cert_path and not os.access(self.loop_ssl_cert_path, os.R_OK):
-            raise ConfigError('LOOP_SSL_CERT_PATH', self.loop_ssl_cert_path, 'a readable CA bundle file')
-        if self.loop_ssl_cert_path and not Path(self.loop_ssl_cert_path).is_file():
-            raise ConfigError('LOOP_SSL_CERT_PATH', self.loop_ssl_cert_path, 'a readable CA bundle file')
+        if self.loop_ssl_cert_path and (not os.access(self.loop_ssl_cert_path, os.R_OK)
+                                        or not Path(self.loop_ssl_cert_path).is_file()):
+            yield ConfigError('LOOP_SSL_CERT_PATH', self.loop_ssl_cert_path, 'a readable CA bundle file')
         if self.training_slot_lock and not Path(self.training_slot_lock).parent.is_dir():
-            raise ConfigError('TRAINING_SLOT_LOCK', self.training_slot_lock,
+            yield ConfigError('TRAINING_SLOT_LOCK', self.training_slot_lock,
                               'a file in an existing directory (mount the directory from the host)')
         if check_data_folder:
             try:
                 self.data_folder.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise ConfigError('DATA_FOLDER', str(self.data_folder), f'a folder that can be created ({e})') from None
+                yield ConfigError('DATA_FOLDER', str(self.data_folder), f'a folder that can be created ({e})')
+                return
             if not os.access(self.data_folder, os.W_OK | os.X_OK):
-                raise ConfigError('DATA_FOLDER', str(self.data_folder), 'a writable folder')
+                yield ConfigError('DATA_FOLDER', str(self.data_folder), 'a writable folder')
 
     def log_warnings(self) -> None:
         """Log the alias and fallback warnings collected while parsing."""

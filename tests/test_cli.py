@@ -49,6 +49,16 @@ def test_load_object_calls_classes_and_functions_but_not_instances() -> None:
         load_object('json:nothing_here')
 
 
+def test_logic_that_needs_arguments_exits_2(tmp_path: Path) -> None:
+    """`--logic mod:func` with required parameters is a usage error with one line, not a traceback."""
+    with pytest.raises(ValueError, match='callable without arguments'):
+        load_object('json:dumps')
+    result = run_cli('detector', '--logic', 'json:dumps', DATA_FOLDER=str(tmp_path),
+                     LOOP_ORGANIZATION='o', LOOP_PROJECT='p')
+    assert result.returncode == 2 and 'callable without arguments' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
 def test_public_api_names() -> None:
     """`from loopnode import ...` gives the detector API, the errors and the wire records."""
     import loopnode

@@ -3,7 +3,8 @@
 Used by logics that run external tools (a TensorRT build, a training script). The child calls `setsid`, so
 `stop()` can end the whole group: SIGTERM, `grace` seconds, then SIGKILL. `stop_all()` stops many
 executors with one shared deadline. Every executor still running at interpreter exit is killed by an
-`atexit` hook, so no GPU process outlives its node.
+`atexit` hook (and by `NodeService.run` before an `os._exit`, which skips atexit), so no GPU process outlives
+its node.
 """
 from __future__ import annotations
 
@@ -44,9 +45,13 @@ class Executor:
                 raise RuntimeError(f'executor in {self.base_path} is already running')
             self._close_log()
             self._log_file = open(self.log_path, 'ab')  # noqa: SIM115 - closed in wait()/stop()
-            self._process = subprocess.Popen(argv, cwd=self.base_path, env={**os.environ, **(env or {})},
-                                             stdin=subprocess.DEVNULL, stdout=self._log_file,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                self._process = subprocess.Popen(argv, cwd=self.base_path, env={**os.environ, **(env or {})},
+                                                 stdin=subprocess.DEVNULL, stdout=self._log_file,
+                                                 stderr=subprocess.STDOUT, start_new_session=True)
+            except BaseException:  # e.g. the program does not exist: no log file left open
+                self._close_log()
+                raise
         with _RUNNING_LOCK:
             _RUNNING.add(self)
         log.info('started %s (pid %d) in %s', argv[0], self._process.pid, self.base_path)
@@ -62,8 +67,13 @@ class Executor:
         """Send `signum` to the process group (nothing if it is gone)."""
         if self._process is None:
             return
+        pid = self._process.pid
+        if self._process.returncode is not None and _pid_in_use(pid):
+            # the leader was reaped; while members of its group live, the kernel does not hand its pid out
+            # again, so a process with that pid now is another one (maybe leading its own group): leave it
+            return
         try:
-            os.killpg(self._process.pid, signum)
+            os.killpg(pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -100,6 +110,16 @@ class Executor:
             self._log_file = None
 
 
+def _pid_in_use(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop_all(executors: Iterable[Executor], grace: float = 10.0) -> dict[Executor, int | None]:
     """Stop every executor: SIGTERM to all groups, one shared `grace` deadline, SIGKILL to the rest; reap all."""
     executors = list(executors)
@@ -127,7 +147,8 @@ def stop_all(executors: Iterable[Executor], grace: float = 10.0) -> dict[Executo
 
 
 @atexit.register
-def _kill_leftovers() -> None:
+def kill_leftovers() -> None:
+    """SIGKILL the group of every executor still running (at interpreter exit, and before an `os._exit`)."""
     with _RUNNING_LOCK:
         leftovers = list(_RUNNING)
     for executor in leftovers:

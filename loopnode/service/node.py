@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter
 from ..fsutil import empty_folder
 from ..loop.http import LoopHttp
 from ..settings import Settings
+from .executor import kill_leftovers
 from .identity import node_uuid
 from .notify import SystemdNotifier
 from .routes import register_common_routes
@@ -224,6 +225,7 @@ class NodeService:
                 # a non-daemon thread would keep the process alive past the grace period: end it now;
                 # everything durable is on disk already (the outbox keeps unsent items)
                 log.error('exiting with %d while threads still run: %s', self.exit_code, self.stragglers())
+                kill_leftovers()  # os._exit skips the atexit hook that kills executors' process groups
                 logging.shutdown()
                 os._exit(self.exit_code)
             return self.exit_code

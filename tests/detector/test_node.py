@@ -83,8 +83,9 @@ def test_serves_current_model_without_a_loop(start_node: StartNode) -> None:
     """No Loop reachable: the node serves current_model and reports its state in /about and /status."""
     node = start_node(loop_url=UNREACHABLE_LOOP, VERSION_CONTROL_DEFAULT='follow_loop')
     assert detect_rest(node).json()['box_detections'][0]['model_name'] == '0.0'
-    about = requests.get(node.url + '/about', timeout=5).json()
-    assert about['operation_mode'] == 'idle' and about['model_info']['version'] == '0.0'
+    # the startup worker switches to idle just after the model became active: wait for it, not race it
+    about = until(lambda: (a := requests.get(node.url + '/about', timeout=5).json())['operation_mode'] == 'idle' and a)
+    assert about['model_info']['version'] == '0.0'
     assert about['version_control'] == 'follow_loop' and about['state'] == 'online'
     status = until(lambda: (s := requests.get(node.url + '/status', timeout=5).json())['loop']['last_error'] and s)
     assert status['node']['current_model'] == '0.0' and status['model']['active_version'] == '0.0'

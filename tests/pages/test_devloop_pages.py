@@ -220,3 +220,17 @@ def test_target_form_refuses_unknown_versions_and_other_sites(loop: DevLoop) -> 
     same = requests.post(f'{loop.url}/ui/{DEMO_ORG}/{DEMO_PROJECT}/target', data={'version': '1.2'},
                          headers={'Origin': loop.url, 'Sec-Fetch-Site': 'same-origin'}, timeout=10)
     assert same.status_code == 200 and loop.store.target(DEMO_ORG, DEMO_PROJECT)['version'] == '1.2'
+
+
+def test_form_redirect_stays_on_this_site_whatever_next_holds(loop: DevLoop) -> None:
+    """A form's `next` with a tab or newline (browsers drop them, so `/\t/evil.example` means `//evil.example`)
+    falls back to the form's own page instead of redirecting off-site or failing with a 500."""
+    page = f'/ui/{DEMO_ORG}/{DEMO_PROJECT}/'
+    for bad in ('/\t/evil.example/x', '/\n/evil.example/x', '/\r\n/x', '/ok\x00'):
+        response = requests.post(f'{loop.url}{page}target', data={'version': '1.1', 'next': bad},
+                                 allow_redirects=False, timeout=10)
+        assert response.status_code == 303, repr(bad)
+        assert response.headers['Location'].startswith(page + '?msg='), repr(bad)
+    kept = requests.post(f'{loop.url}{page}target', data={'version': '1.1', 'next': '/?refresh=0'},
+                         allow_redirects=False, timeout=10)
+    assert kept.headers['Location'].startswith('/?refresh=0&msg=')

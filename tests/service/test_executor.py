@@ -72,3 +72,32 @@ def test_atexit_kills_leftovers(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60, check=True)
     pid = int(out.stdout.strip())
     until(lambda: not alive(pid), timeout=10, message='sleep killed at exit')
+
+
+def test_a_start_that_fails_leaves_no_open_log(tmp_path: Path) -> None:
+    """A missing program raises from start() and its log file is closed again (no fd per failed attempt)."""
+    before = len(os.listdir('/proc/self/fd'))
+    for attempt in range(5):  # as a converter retrying with a fresh `new_executor` each time
+        executor = Executor(tmp_path / str(attempt))
+        with pytest.raises(FileNotFoundError):
+            executor.start(['/nonexistent/program'])
+        assert not executor.is_running()
+    assert len(os.listdir('/proc/self/fd')) == before
+    assert Executor(tmp_path / 'other').stop() is None
+
+
+
+def test_stop_after_wait_leaves_a_reused_pid_alone(tmp_path: Path) -> None:
+    """Once the leader was reaped its pid may belong to another process group: stop() must not signal it."""
+    executor = Executor(tmp_path)
+    executor.start(['true'])
+    assert executor.wait(30) == 0
+    stranger = subprocess.Popen(['sleep', '600'], start_new_session=True)
+    try:
+        assert executor._process is not None
+        executor._process.pid = stranger.pid  # what the kernel may do with a reaped pid: give it to a new leader
+        executor.stop(grace=1)
+        assert stranger.poll() is None and alive(stranger.pid)
+    finally:
+        stranger.kill()
+        stranger.wait(10)

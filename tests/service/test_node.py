@@ -147,6 +147,41 @@ def test_sigterm_during_a_slow_request_drains_and_exits_0(tmp_path: Path) -> Non
 
 
 @pytest.mark.timeout(60)
+def test_exit_past_stuck_threads_still_kills_the_executors(tmp_path: Path) -> None:
+    """A worker stuck past SHUTDOWN_GRACE_SEC makes the node leave with os._exit, which skips atexit hooks:
+    the process group of an executor that thread started must still be killed (trainer.md §7)."""
+    port = free_port()
+    values = dict(os.environ, DATA_FOLDER=str(tmp_path / 'data'), NODE_PORT=str(port),
+                  LOOP_HOST='http://127.0.0.1:9', PYTHONPATH=str(REPO), SHUTDOWN_GRACE_SEC='0.5')
+    proc = subprocess.Popen([sys.executable, '-m', 'tests.service.stuck_node'], cwd=REPO, env=values,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    pid_file = tmp_path / 'data' / 'executor.pid'
+    try:
+        until(lambda: pid_file.exists() and pid_file.read_text(), 20, message='executor started')
+        executor_pid = int(pid_file.read_text())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        output = proc.stdout.read().decode() if proc.stdout else ''
+        assert 'threads still run' in output
+        until(lambda: not process_alive(executor_pid), 10, message='executor killed with the node')
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if pid_file.exists() and pid_file.read_text() and process_alive(int(pid_file.read_text())):
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def process_alive(pid: int) -> bool:
+    """Not gone and not a zombie waiting for its (init) parent."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().split(')')[-1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.timeout(60)
 def test_sd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:
     sock_path = str(tmp_path / 'notify.sock')
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -24,7 +24,8 @@ FORM_ACK_TIMEOUT = 10.0
 def back_to(fallback: str, message: str, error: bool = False) -> Response:
     """Redirect to the form's `next` page (a local path only) with the message in the query."""
     target = request.form.get('next') or fallback
-    if not target.startswith('/') or target.startswith('//') or '\\' in target:
+    # browsers drop tabs and newlines from a Location, so '/\t/host' would be '//host': no control characters
+    if not target.startswith('/') or target.startswith('//') or '\\' in target or any(c < ' ' for c in target):
         target = fallback
     query = {'msg': message} | ({'error': '1'} if error else {})
     separator = '&' if '?' in target else '?'
