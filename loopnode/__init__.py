@@ -1,10 +1,11 @@
 """loopnode: synchronous, threaded Learning Loop nodes and devloop, a local Loop emulator.
 
 Public API: the detector's `DetectorNode`, `DetectorLogic`, `DetectorFactory`, `MockDetectorFactory`, the
-annotator's `AnnotatorNode`, `AnnotatorLogic`, `ToolOutput`, `MockAnnotatorLogic`, the converter's
-`ConverterNode` and `ConverterLogic`, `NodeNeedsRestartError`, `Settings` and every wire record of
-`loopnode.data` (e.g. `ImageMetadata`, `BoxDetection`, `ModelInformation`). Names are imported on first use,
-so `loopnode` itself starts fast (`python -m loopnode` does not pay for Flask before it needs it).
+trainer's `TrainerNode`, `TrainerLogic`, `TrainerLogicGeneric`, `CancelToken` and exceptions, the annotator's
+`AnnotatorNode`, `AnnotatorLogic`, `ToolOutput`, `MockAnnotatorLogic`, the converter's `ConverterNode` and
+`ConverterLogic`, `NodeNeedsRestartError`, `Settings` and every wire record of `loopnode.data` (e.g.
+`ImageMetadata`, `BoxDetection`, `ModelInformation`). Names are imported on first use, so `loopnode` itself
+starts fast (`python -m loopnode` does not pay for Flask before it needs it).
 """
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ _LAZY = {
     'BatchDetectorLogic': 'loopnode.detector', 'DetectorFactory': 'loopnode.detector',
     'MockDetectorFactory': 'loopnode.detector', 'NodeNeedsRestartError': 'loopnode.errors',
     'Settings': 'loopnode.settings',
+    **{name: 'loopnode.trainer' for name in (
+        'TrainerNode', 'TrainerLogic', 'TrainerLogicGeneric', 'MockTrainerLogic', 'CancelToken', 'CriticalError',
+        'DownloadError', 'ModelUploadFailedError', 'TrainingCancelled', 'TrainingError', 'TrainingRefusedError',
+        'TrainingSlotTakenError')},
     'AnnotatorNode': 'loopnode.annotator', 'AnnotatorLogic': 'loopnode.annotator',
     'MockAnnotatorLogic': 'loopnode.annotator', 'ToolOutput': 'loopnode.annotator',
     'ConverterLogic': 'loopnode.converter', 'ConverterNode': 'loopnode.converter',

@@ -23,6 +23,7 @@ TRUE_WORDS = frozenset({'1', 'true', 'yes', 'on'})
 FALSE_WORDS = frozenset({'0', 'false', 'no', 'off'})
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 NODE_TYPES = ('detector', 'trainer', 'annotator', 'converter')
+OUTBOX_CAP_POLICIES = ('thin', 'drop_oldest')  # Addition: how MAX_OUTBOX_SIZE trims autoupload items (docs/outbox.md)
 
 
 class EnvReader:
@@ -124,6 +125,7 @@ class Settings:
     keep_models: int = 3
     max_outbox_size: int = 1000
     outbox_min_free_mb: int = 200
+    outbox_cap_policy: str = 'thin'
     min_uncertain_threshold: float = 0.3
     max_uncertain_threshold: float = 0.6
     max_image_pixels: int = 50_000_000
@@ -188,6 +190,10 @@ class Settings:
         if log_level not in LOG_LEVELS:
             log_level = env.fail(ConfigError('LOG_LEVEL', log_level, 'one of ' + ', '.join(LOG_LEVELS)), 'INFO')
         watchdog_usec = env.number('WATCHDOG_USEC', 0, int, minimum=0)
+        cap_policy = (env.string('OUTBOX_CAP_POLICY', 'thin') or 'thin').strip().lower()
+        if cap_policy not in OUTBOX_CAP_POLICIES:
+            cap_policy = env.fail(ConfigError('OUTBOX_CAP_POLICY', cap_policy,
+                                              'one of ' + ', '.join(OUTBOX_CAP_POLICIES)), 'thin')
         return cls(
             node_type=node_type,
             loop_host=host,
@@ -211,6 +217,7 @@ class Settings:
             keep_models=env.number('KEEP_MODELS', 3, int, minimum=0),
             max_outbox_size=env.number('MAX_OUTBOX_SIZE', 1000, int, minimum=1),
             outbox_min_free_mb=env.number('OUTBOX_MIN_FREE_MB', 200, int, minimum=0),
+            outbox_cap_policy=cap_policy,
             min_uncertain_threshold=env.number('MIN_UNCERTAIN_THRESHOLD', 0.3, float, minimum=0, maximum=1),
             max_uncertain_threshold=env.number('MAX_UNCERTAIN_THRESHOLD', 0.6, float, minimum=0, maximum=1),
             max_image_pixels=env.number('MAX_IMAGE_PIXELS', 50_000_000, int, minimum=1),

@@ -75,6 +75,7 @@ def test_booleans(tmp_path: Path, word: str, value: bool) -> None:
     ('LOG_LEVEL', 'LOUD', "invalid setting LOG_LEVEL='LOUD'"),
     ('LOOP_HOST', 'http://loop/path', "invalid setting LOOP_HOST='http://loop/path'"),
     ('LOOP_HOST', 'ftp://loop', "invalid setting LOOP_HOST='ftp://loop'"),
+    ('OUTBOX_CAP_POLICY', 'random', "invalid setting OUTBOX_CAP_POLICY='random': expected one of thin, drop_oldest"),
 ])
 def test_invalid_values_name_the_variable(tmp_path: Path, name: str, value: str, expected: str) -> None:
     with pytest.raises(ConfigError) as e:
@@ -131,3 +132,9 @@ def test_devloop_settings() -> None:
     assert (s.host, s.port, s.auth, s.users) == ('127.0.0.1', 9000, 'strict', 'a:b')
     with pytest.raises(ConfigError, match='DEVLOOP_AUTH'):
         DevLoopSettings.from_env({'DEVLOOP_AUTH': 'none'})
+
+
+def test_outbox_cap_policy(tmp_path: Path) -> None:
+    """Issue 18: OUTBOX_CAP_POLICY defaults to thin; drop_oldest (any case) is accepted."""
+    assert Settings.from_env(env(tmp_path)).outbox_cap_policy == 'thin'
+    assert Settings.from_env(env(tmp_path, OUTBOX_CAP_POLICY=' Drop_Oldest ')).outbox_cap_policy == 'drop_oldest'

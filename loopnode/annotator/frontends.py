@@ -10,6 +10,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,9 @@ class FrontendWorkers:
             threads = list(self._threads)
         for frontend in frontends:
             frontend.jobs.put(None)
+        deadline = time.monotonic() + timeout  # one deadline for all: N stuck frontends must not cost N × timeout
         for thread in threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 log.error('%s did not stop within %.0f s', thread.name, timeout)
 

@@ -142,8 +142,13 @@ class DetectionPipeline:
 
     def store(self, image: np.ndarray | bytes, metadata: ImageMetadata, priority: bool) -> None:
         """Save one explicit upload and wait until it is durably on disk; outbox refusals → ApiError."""
+        self.store_all([image], [metadata], priority)
+
+    def store_all(self, images: Sequence[np.ndarray | bytes], metadata: Sequence[ImageMetadata],
+                  priority: bool) -> None:
+        """Save explicit uploads all together (durably) or none of them; outbox refusals → ApiError."""
         try:
-            self.outbox.save(image, metadata, priority, wait=True)
+            self.outbox.save_all(list(images), list(metadata), priority)
         except Exception as e:
             status = OUTBOX_ERROR_STATUS.get(type(e).__name__)
             if status is None:

@@ -12,7 +12,7 @@ from flask import Flask
 from loopnode.service.server import HttpServer
 from loopnode.service.sockets import create_socketio
 
-from . import admin, api_converter
+from . import admin, admin_trainer, api_converter
 from .app import DEFAULT_MAX_UPLOAD_BYTES, create_app
 from .auth import AuthPolicy, parse_users
 from .context import DevLoopContext
@@ -31,6 +31,7 @@ def build_app(ctx: DevLoopContext, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BY
     socketio = create_socketio(app, always_connect=False, ping_interval=10, ping_timeout=20)
     hub = SocketHub(ctx, socketio)
     app.register_blueprint(admin.create_blueprint(ctx, hub))
+    app.register_blueprint(admin_trainer.create_blueprint(ctx))
     app.register_blueprint(api_converter.admin_blueprint(ctx))
     register_pages(app, ctx, hub)
     return app, hub

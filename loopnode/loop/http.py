@@ -19,8 +19,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Sequence, Union
 
+import weakref
+
 import requests
+from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..backoff import exponential_delay, full_jitter, parse_retry_after
 from ..errors import LoopLoginError
@@ -78,7 +82,13 @@ class LoopHttp:
         self._sessions: list[requests.Session] = []
         self._rate_log = RateLimitedLog(log)
         self._streams: set[requests.Response] = set()
+        self._upload_conns: weakref.WeakSet[Any] = weakref.WeakSet()  # connections of uploads in progress
+        self._success_listeners: list[Any] = []
         self.health = LoopHealth()
+
+    def add_success_listener(self, listener: Any) -> None:
+        """Call `listener()` after every 2xx answer (e.g. the outbox resumes uploading when the Loop is back)."""
+        self._success_listeners.append(listener)
 
     # ---- URLs ---------------------------------------------------------------------------------------
 
@@ -100,6 +110,9 @@ class LoopHttp:
         if session is None:
             session = requests.Session()
             session.verify = self._verify
+            adapter = _TrackingAdapter(self._track_connection)
+            session.mount('http://', adapter)
+            session.mount('https://', adapter)
             self._local.session = session
             self._local.generation = -1
             with self._jar_lock:
@@ -144,17 +157,29 @@ class LoopHttp:
             log.info('logged in to %s as %s', self.base_url, self.settings.loop_username)
 
     def abort_transfers(self) -> None:
-        """Cut the connections of downloads in progress (at shutdown: a stalled read would block until its timeout)."""
+        """Cut the connections of downloads and uploads in progress (at shutdown: a stalled read would block
+        until its timeout)."""
         with self._jar_lock:
             streams = list(self._streams)
         for response in streams:
             connection = getattr(response.raw, 'connection', None) or getattr(response.raw, '_connection', None)
-            sock = getattr(connection, 'sock', None)
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            _shutdown(getattr(connection, 'sock', None))
+        self.abort_uploads()
+
+    def abort_uploads(self) -> None:
+        """Cut the connections of `upload()` calls in progress; they raise a ConnectionError."""
+        with self._jar_lock:
+            connections = list(self._upload_conns)
+        for connection in connections:
+            _shutdown(getattr(connection, 'sock', None))
+
+    def _track_connection(self, connection: Any, in_use: bool) -> None:
+        """Called by the session adapters when a connection is taken or returned; uploads are remembered."""
+        with self._jar_lock:
+            if in_use and getattr(self._local, 'uploading', False):
+                self._upload_conns.add(connection)
+            else:
+                self._upload_conns.discard(connection)
 
     def close(self) -> None:
         """Close every thread's session (at node shutdown)."""
@@ -225,9 +250,18 @@ class LoopHttp:
         self._count(response.status_code)
         if response.status_code < 500 and response.status_code != 429:
             self.health.last_ok = datetime.now(timezone.utc).isoformat(timespec='seconds')
+            if 200 <= response.status_code < 300:
+                self._notify_success()
         else:
             self.health.last_error = f'{method} {path}: HTTP {response.status_code}'
         return response
+
+    def _notify_success(self) -> None:
+        for listener in list(self._success_listeners):
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - a listener must not fail the call
+                log.exception('Loop success listener failed')
 
     def _wait(self, seconds: float, cancel: threading.Event | None) -> bool:
         """Wait `seconds`; True if the node stops or `cancel` is set meanwhile."""
@@ -312,12 +346,50 @@ class LoopHttp:
                retry_429: bool = True) -> requests.Response:
         """Multipart upload with every part in the repeated field `files` (loop-protocol.md §4.6)."""
         opened: list[BinaryIO] = []
+        self._local.uploading = True
         try:
             files = list(_multipart_fields(parts, opened))
             return self.request(method, path, files=files, timeout=timeout, cancel=cancel, retry_429=retry_429)
         finally:
+            self._local.uploading = False
             for f in opened:
                 f.close()
+
+
+def _shutdown(sock: socket.socket | None) -> None:
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _TrackingAdapter(HTTPAdapter):
+    """An HTTPAdapter whose pools report each connection taken and returned, so a transfer can be cut."""
+
+    def __init__(self, track: Any) -> None:
+        self._track = track
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        track = self._track
+
+        def tracked(base: type) -> type:
+            class TrackedPool(base):  # type: ignore[misc, valid-type]
+                def _get_conn(self, timeout: float | None = None) -> Any:
+                    connection = super()._get_conn(timeout)
+                    track(connection, True)
+                    return connection
+
+                def _put_conn(self, connection: Any) -> None:
+                    if connection is not None:
+                        track(connection, False)
+                    super()._put_conn(connection)
+            return TrackedPool
+
+        self.poolmanager.pool_classes_by_scheme = {'http': tracked(HTTPConnectionPool),
+                                                   'https': tracked(HTTPSConnectionPool)}
 
 
 class DownloadError(Exception):

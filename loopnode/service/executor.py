@@ -120,6 +120,9 @@ def _pid_in_use(pid: int) -> bool:
     return True
 
 
+KILL_WAIT = 5.0  # s after SIGKILL before giving up on a process in uninterruptible sleep
+
+
 def stop_all(executors: Iterable[Executor], grace: float = 10.0) -> dict[Executor, int | None]:
     """Stop every executor: SIGTERM to all groups, one shared `grace` deadline, SIGKILL to the rest; reap all."""
     executors = list(executors)
@@ -139,7 +142,12 @@ def stop_all(executors: Iterable[Executor], grace: float = 10.0) -> dict[Executo
         except subprocess.TimeoutExpired:
             log.warning('pid %d ignored SIGTERM for %.0f s: SIGKILL to its process group', process.pid, grace)
             executor.signal_group(signal.SIGKILL)
-            process.wait()
+            try:
+                process.wait(KILL_WAIT)
+            except subprocess.TimeoutExpired:  # uninterruptible (e.g. a hung driver): do not hang the shutdown
+                log.error('pid %d did not end %.0f s after SIGKILL; leaving it', process.pid, KILL_WAIT)
+                codes[executor] = None
+                continue
         executor.signal_group(signal.SIGKILL)  # children left behind by a leader that exited
         codes[executor] = process.returncode
         executor._finished()  # noqa: SLF001

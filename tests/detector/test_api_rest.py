@@ -195,7 +195,8 @@ def test_upload_single_jpeg(start_node: StartNode, data_folder: Path) -> None:
     response = requests.post(node.url + '/upload', files=[('files', ('a.jpg', data, 'image/jpeg'))], timeout=10)
     assert response.status_code == 200 and response.json() == {'status': 'OK', 'count': 1}
     items = outbox_items(data_folder)
-    assert len(items) == 1 and sorted(p.suffix for p in items[0].iterdir()) == ['.jpg', '.json']
+    assert len(items) == 1 and sorted(p.suffix or p.name for p in items[0].iterdir()) == ['.explicit', '.jpg',
+                                                                                           '.json']
     assert next(items[0].glob('*.jpg')).read_bytes() == data
     assert item_json(items[0])['tags'] == ['picked_by_system']
 
@@ -278,7 +279,8 @@ def test_about_readyz_status_and_soft_reload(node: DetectorNode) -> None:
                                     'last_error', 'skipped_versions'}
     assert set(status['outbox']) == {'mode', 'normal', 'priority', 'rejected', 'uploaded', 'dropped_cap',
                                      'refused_disk', 'rejected_422', 'rejected_incomplete', 'skipped_unencodable',
-                                     'dropped_busy', 'failed_attempts', 'last_error', 'free_mb'}
+                                     'dropped_busy', 'failed_attempts', 'last_error', 'free_mb', 'backlog',
+                                     'dropped_by_class', 'drain_rate', 'drain_estimate_s'}
     assert status['node']['uuid'] == node.uuid and status['node']['model_format'] == 'mocked'
     assert requests.post(node.url + '/soft_reload', timeout=5).json() == {'status': 'OK'}
     assert requests.post(node.url + '/reset', timeout=5).status_code == 404  # no backdoor by default

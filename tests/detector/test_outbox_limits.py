@@ -1,6 +1,7 @@
 """Outbox modes, limits and crash safety: D10, F29, F30 (cap), F31 (disk guard), kill -9 while saving, metrics."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from loopnode.detector.outbox import OutboxBusy, OutboxRefused, UnencodableImage
 from loopnode.devloop import DevLoop
 from tests.detector.test_outbox_loop import (add_fault, image_posts, jpeg, make_outbox, meta, received, running,
-                                             save_all, sources)
+                                             save_all, save_auto, sources)
 from tests.fixtures_devloop import devloop  # noqa: F401 - fixture
 from tests.helpers import until
 
@@ -65,17 +66,19 @@ def test_stop_returns_fast_while_an_upload_hangs(tmp_path: Path, devloop: DevLoo
         devloop.stop()  # ends the injected delay, so the in-flight request does not hold the test for 20 s
 
 
-def test_cap_drops_the_oldest_and_reports(tmp_path: Path, devloop: DevLoop) -> None:
-    """F30 (fast variant: cap 50, 75 items): 50 remain, the newest; dropped_cap == 25; the `outbox` error is
-    set while dropping and cleared once the queue is below the cap again."""
+def test_cap_drop_oldest_policy(tmp_path: Path, devloop: DevLoop) -> None:
+    """F30 (fast variant, OUTBOX_CAP_POLICY=drop_oldest: cap 50, 75 autoupload items): 50 remain, the newest;
+    dropped_cap == 25; the `outbox` error is set while dropping and cleared once uploads bring it below."""
     changes: list[str | None] = []
-    outbox = make_outbox(tmp_path / 'data', devloop.url, max_size=50)
+    outbox = make_outbox(tmp_path / 'data', devloop.url, max_size=50, cap_policy='drop_oldest')
     outbox._on_error_change = lambda: changes.append(outbox.error())
     outbox.set_mode('stopped')
     with running(outbox):
-        names = save_all(outbox, 75)
+        names = save_auto(outbox, 75)
         status = outbox.status_dict()
         assert status['normal'] == 50 and status['dropped_cap'] == 25
+        assert status['backlog'] == {'priority': 0, 'explicit': 0, 'autoupload': 50}
+        assert status['dropped_by_class']['autoupload']['cap'] == 25
         assert len(os.listdir(tmp_path / 'data' / 'outbox' / 'normal')) == 50
         assert outbox.error() == 'dropping images: normal queue over MAX_OUTBOX_SIZE 50 (25 dropped)'
         outbox.set_mode('continuous_upload')
@@ -85,13 +88,49 @@ def test_cap_drops_the_oldest_and_reports(tmp_path: Path, devloop: DevLoop) -> N
     assert len(changes) == 2 and changes[0].startswith('dropping images') and changes[1] is None
 
 
+def test_cap_thin_keeps_a_spread_and_never_drops_explicit(tmp_path: Path, devloop: DevLoop) -> None:
+    """Issue 18: with the default `thin` policy, 20 explicit uploads interleaved with 100 autoupload items and
+    cap 40: every explicit item stays (also after a restart: the marker file), the autoupload backlog is at
+    most 40, keeps the oldest item and reaches back over the whole run; every item is uploaded or counted."""
+    data = tmp_path / 'data'
+    outbox = make_outbox(data, devloop.url, max_size=40)
+    outbox.set_mode('stopped')
+    explicit: list[str] = []
+    auto: list[str] = []
+    with running(outbox):
+        for round_ in range(20):
+            auto += save_auto(outbox, 5, start=round_ * 5)
+            explicit += save_all(outbox, 1, prefix=f'explicit-{round_}')
+        status = outbox.status_dict()
+        assert status['backlog']['explicit'] == 20 and 0 < status['backlog']['autoupload'] <= 40
+        assert status['dropped_cap'] == 100 - status['backlog']['autoupload']
+        assert status['dropped_by_class']['explicit'] == {'cap': 0, 'refused_disk': 0, 'refused_busy': 0}
+    kept = sorted(json.loads(p.read_text())['source'] for p in (data / 'outbox' / 'normal').glob('*/*.json'))
+    kept_auto = [name for name in auto if name in kept]
+    assert set(explicit) <= set(kept)
+    assert kept_auto[0] == 'auto-0' and kept_auto[-1] == 'auto-99'
+    quarters = [sum(1 for name in kept_auto if int(name.split('-')[1]) // 25 == q) for q in range(4)]
+    assert min(quarters) >= 5, quarters  # spread over the whole run (drop_oldest would keep [0, 0, 15, 25])
+    restarted = make_outbox(data, devloop.url, max_size=5)  # a restart with a smaller cap
+    restarted.set_mode('stopped')
+    with running(restarted):
+        save_auto(restarted, 1, start=100)
+        restarted.watcher.rescan()  # the source of truth (a watcher event may race the save at start)
+        assert restarted.status_dict()['backlog'] == {'priority': 0, 'explicit': 20, 'autoupload': 5}
+        restarted.set_mode('continuous_upload')
+        until(lambda: restarted.status_dict()['normal'] == 0)
+    got = sources(devloop)
+    assert len(got) == len(set(got)) and set(explicit) <= set(got)
+
+
 @pytest.mark.timeout(120)
 def test_cap_1000_with_1500_items(tmp_path: Path, devloop: DevLoop) -> None:
-    """F30: 1500 queued items with MAX_OUTBOX_SIZE=1000 → 1000 remain, dropped_cap == 500 (≈ 5 s)."""
-    outbox = make_outbox(tmp_path / 'data', devloop.url, max_size=1000)
+    """F30: 1500 queued autoupload items with MAX_OUTBOX_SIZE=1000 (drop_oldest) → 1000 remain, dropped 500."""
+    outbox = make_outbox(tmp_path / 'data', devloop.url, max_size=1000, cap_policy='drop_oldest')
     outbox.set_mode('stopped')
     with running(outbox):
-        save_all(outbox, 1500)
+        save_auto(outbox, 1500)
+        outbox.watcher.rescan()  # the source of truth (a lagging watcher event may briefly re-add a dropped id)
         assert outbox.status_dict()['normal'] == 1000 and outbox.status_dict()['dropped_cap'] == 500
     assert len(os.listdir(tmp_path / 'data' / 'outbox' / 'normal')) == 1000
 
@@ -162,7 +201,8 @@ def test_metrics(tmp_path: Path, devloop: DevLoop) -> None:
     text = generate_latest(registry).decode()
     for line in ('loopnode_outbox_items{queue="normal"} 0.0', 'loopnode_outbox_uploaded_total 2.0',
                  'loopnode_outbox_dropped_total{reason="cap"} 0.0', 'loopnode_outbox_rejected_total{reason="422"} 0.0',
-                 'loopnode_outbox_failed_attempts_total 0.0', 'loopnode_outbox_uploading 1.0'):
+                 'loopnode_outbox_failed_attempts_total 0.0', 'loopnode_outbox_uploading 1.0',
+                 'loopnode_outbox_backlog{class="autoupload"} 0.0'):
         assert line in text, line
 
 

@@ -117,6 +117,25 @@ def save_all(outbox: Outbox, n: int, prefix: str = 'item', priority: bool = Fals
     return names
 
 
+def index_matches_disk(outbox: Outbox) -> bool:
+    indexed = {(r.queue, r.id) for r in outbox.index.iter_order(10 ** 9)}
+    return indexed == {(q, i) for q in ('normal', 'priority') for i in outbox.store.list_ids(q)}
+
+
+def save_auto(outbox: Outbox, n: int, prefix: str = 'auto', start: int = 0) -> list[str]:
+    """Autoupload saves (no waiting), paced so the 64-entry save queue never overflows; waits until stored."""
+    names = [f'{prefix}-{i}' for i in range(start, start + n)]
+    before = outbox.index.count_autoupload() + outbox.counters.get('dropped_cap')
+    for i, name in enumerate(names):
+        outbox.save(jpeg(i), meta(name))
+        if i % 32 == 31:
+            until(lambda: outbox.saver.pending() == 0)
+    until(lambda: outbox.index.count_autoupload() + outbox.counters.get('dropped_cap') == before + n)
+    until(lambda: index_matches_disk(outbox), message='index == folders (watcher events arrive ~0.5 s late)')
+    assert outbox.counters.get('dropped_busy') == 0
+    return names
+
+
 # ---- tests --------------------------------------------------------------------------------------------------
 
 def test_saved_items_upload_with_their_metadata_and_bytes(tmp_path: Path, devloop: DevLoop) -> None:
@@ -127,7 +146,8 @@ def test_saved_items_upload_with_their_metadata_and_bytes(tmp_path: Path, devloo
         data = jpeg(7)
         outbox.save(data, meta('one', state='trash'), wait=True)
         [item] = list((tmp_path / 'data' / 'outbox' / 'normal').iterdir())
-        assert sorted(p.name for p in item.iterdir()) == [f'image_{item.name}.jpg', f'image_{item.name}.json']
+        assert sorted(p.name for p in item.iterdir()) == ['.explicit', f'image_{item.name}.jpg',
+                                                         f'image_{item.name}.json']  # explicit-upload marker
         assert (item / f'image_{item.name}.jpg').read_bytes() == data
         outbox.set_mode('continuous_upload')
         until(lambda: outbox.status_dict()['normal'] == 0 and len(received(devloop)) == 1)
@@ -144,7 +164,8 @@ def test_status_dict_has_exactly_the_spec_keys(tmp_path: Path, devloop: DevLoop)
     assert list(outbox.status_dict()) == ['mode', 'normal', 'priority', 'rejected', 'uploaded', 'dropped_cap',
                                           'refused_disk', 'rejected_422', 'rejected_incomplete',
                                           'skipped_unencodable', 'dropped_busy', 'failed_attempts', 'last_error',
-                                          'free_mb']
+                                          'free_mb', 'backlog', 'dropped_by_class', 'drain_rate',
+                                          'drain_estimate_s']  # the last four: issue 18 additions
 
 
 def test_upstream_items_before_start_upload_in_spec_order(tmp_path: Path, devloop: DevLoop) -> None:

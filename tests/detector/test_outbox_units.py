@@ -179,13 +179,13 @@ def test_unencodable_arrays() -> None:
 
 def test_save_queue_full_drops_and_counts_without_blocking() -> None:
     busy: list[int] = []
-    q = SaveQueue(lambda r, j: 'x', on_busy=lambda: busy.append(1), on_unencodable=lambda: None, size=2,
+    q = SaveQueue(lambda r, j: ['x'], on_busy=lambda: busy.append(1), on_unencodable=lambda: None, size=2,
                   put_timeout=0.1)
     for _ in range(5):
-        q.submit(SaveRequest(b'', b'{}', False), wait=False)
+        q.submit(SaveRequest([b''], [b'{}'], False), wait=False)
     assert q.pending() == 2 and len(busy) == 3
     with pytest.raises(OutboxBusy):  # the saver thread is not running
-        q.submit(SaveRequest(b'', b'{}', False), wait=True)
+        q.submit(SaveRequest([b''], [b'{}'], False), wait=True)
 
 
 def test_store_write_read_delete(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import requests
 from loopnode.devloop import DevLoop
 from loopnode.errors import LoopLoginError
 from tests.detector.conftest import StartNode
-from tests.detector.test_outbox_loop import jpeg, make_outbox, meta, running, sources
+from tests.detector.test_outbox_loop import jpeg, make_outbox, meta, running, save_auto, sources
 from tests.helpers import until
 
 
@@ -42,8 +42,7 @@ def test_cap_drops_forget_their_ids(tmp_path: Path, devloop: DevLoop) -> None:
     outbox = make_outbox(tmp_path / 'data', devloop.url, max_size=5)
     outbox.set_mode('stopped')
     with running(outbox):
-        for i in range(40):
-            outbox.save(jpeg(i), meta(f's{i}'), wait=True)
+        save_auto(outbox, 40)  # autoupload items: explicit uploads are never dropped by the cap
         assert outbox.status_dict()['dropped_cap'] == 35
         assert len(outbox.uploader._own) <= 5
 

@@ -98,9 +98,9 @@ def register_rest_routes(node: DetectorApi) -> None:
                 except ImageError as e:
                     raise ApiError(400, f"could not decode image '{f.filename}': {e}") from None
                 contents.append(data)
-            for data in contents:
-                metadata = plain_upload_metadata(source=source, created=created, state=state, tags=tags)
-                node.pipeline.store(data, metadata, priority)
+            metadata = [plain_upload_metadata(source=source, created=created, state=state, tags=tags)
+                        for _ in contents]
+            node.pipeline.store_all(contents, metadata, priority)  # all files stored, or none (issue 10)
             return json_response({'status': 'OK', 'count': len(contents)})
         except (ApiError, ParameterError) as e:
             return api_error(e)

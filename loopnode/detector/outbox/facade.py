@@ -2,7 +2,9 @@
 
 It wires the parts: `OutboxStore` (disk layout, atomic writes), `OutboxIndex` (order), `SaveQueue` (thread
 'outbox-save'), `OutboxWatcher` (thread 'outbox-watch') and `Uploader` (thread 'outbox-upload'), and owns the
-limits (MAX_OUTBOX_SIZE, the disk guard), the mode, the `/status` numbers and the Prometheus metrics.
+limits (MAX_OUTBOX_SIZE over autoupload items only, by OUTBOX_CAP_POLICY; the disk guard), the mode, the
+`/status` numbers and the Prometheus metrics. Explicit uploads are stored whole or not at all and are never
+dropped once acknowledged (issue 18; docs/outbox.md "Three classes of items").
 """
 from __future__ import annotations
 
@@ -23,12 +25,14 @@ from ...loop.http import LoopHttp
 from ...service.workers import Worker
 from ...settings import Settings
 from .ids import IdSource
-from .policy import cap_error_text, disk_error_text, guard_threshold_mb, refused_by_guard
+from .cap import cap_drops
+from .policy import cap_error_text, disk_error_text, drain_estimate, guard_threshold_mb, refused_by_guard
 from .queue import NORMAL, PRIORITY, OutboxCounters, OutboxIndex
-from .saver import (SAVE_QUEUE_SIZE, ImageInput, OutboxBusy, OutboxRefused, SaveQueue, SaveRequest,
-                    UnencodableImage, check_encodable)
+from .retry import BACKOFF_BASE, BACKOFF_CAP
+from .saver import (SAVE_QUEUE_SIZE, SAVE_TIMEOUT, ImageInput, OutboxBusy, OutboxRefused, SaveCancelled,
+                    SaveQueue, SaveRequest, UnencodableImage, check_encodable)
 from .store import OutboxStore
-from .upload import BACKOFF_BASE, BACKOFF_CAP, INCOMPLETE_GRACE, SETTLE_TIME, Uploader
+from .upload import INCOMPLETE_GRACE, SETTLE_TIME, Uploader
 from .watch import RESCAN_INTERVAL, OutboxWatcher
 
 __all__ = ['Outbox', 'OutboxBusy', 'OutboxRefused', 'UnencodableImage']
@@ -56,14 +60,16 @@ class Outbox:
 
     def __init__(self, settings: Settings, loop_http: LoopHttp, *, on_error_change: Callable[[], None] = lambda: None,
                  registry: CollectorRegistry | None = None, disk_usage: DiskUsage = shutil.disk_usage,
-                 max_size: int | None = None, min_free_mb: int | None = None,
+                 max_size: int | None = None, min_free_mb: int | None = None, cap_policy: str | None = None,
                  backoff_base: float = BACKOFF_BASE, backoff_cap: float = BACKOFF_CAP,
                  incomplete_grace: float = INCOMPLETE_GRACE, settle_time: float = SETTLE_TIME,
                  rescan_interval: float = RESCAN_INTERVAL, save_queue_size: int = SAVE_QUEUE_SIZE,
+                 save_timeout: float = SAVE_TIMEOUT,
                  id_clock: Callable[[], datetime] = datetime.now) -> None:
         self.settings = settings
         self.max_size = settings.max_outbox_size if max_size is None else max_size
         self.min_free_mb = settings.outbox_min_free_mb if min_free_mb is None else min_free_mb
+        self.cap_policy = settings.outbox_cap_policy if cap_policy is None else cap_policy
         self._disk_usage = disk_usage
         self._on_error_change = on_error_change
         self._mode = OutboxMode.CONTINUOUS_UPLOAD
@@ -84,24 +90,35 @@ class Outbox:
         self.watcher = OutboxWatcher(self.store, self.index, rescan_interval=rescan_interval,
                                      after_rescan=self._after_rescan)
         self.saver = SaveQueue(self._store_item, on_busy=self._count_busy, on_unencodable=self._count_unencodable,
-                               size=save_queue_size)
+                               size=save_queue_size, save_timeout=save_timeout)
         self.watcher.rescan()
         self.workers: list[Worker] = [
             _OutboxWorker('outbox-save', self.saver.run),
             _OutboxWorker('outbox-watch', self.watcher.run),
-            _OutboxWorker('outbox-upload', self.uploader.run, on_stop=self.uploader.poke),
+            _OutboxWorker('outbox-upload', self.uploader.run, on_stop=self._stop_uploader),
         ]
+        self._loop_http = loop_http
+        add_listener = getattr(loop_http, 'add_success_listener', None)
+        if add_listener is not None:
+            add_listener(self.uploader.loop_ok)
         if registry is not None:
             registry.register(_OutboxCollector(self))
 
     # ---- saving ------------------------------------------------------------------------------------------
+
+    def _stop_uploader(self) -> None:
+        """Shutdown: end the uploader's waits and cut its request in flight (the items stay on disk)."""
+        self.uploader.poke()
+        abort = getattr(self._loop_http, 'abort_uploads', None)
+        if abort is not None:
+            abort()
 
     def save(self, image: ImageInput, metadata: Any, priority: bool = False, *, wait: bool = False) -> None:
         """Queue one image (array, JPEG or other encoded bytes) with its ImageMetadata (object or dict).
 
         `wait=False` (autoupload) never blocks: a full save queue drops and counts the item. `wait=True`
         (explicit upload) returns once the item is durably on disk, or raises OutboxRefused (disk guard),
-        UnencodableImage or OutboxBusy.
+        UnencodableImage or OutboxBusy (then nothing was stored); an explicit item is never dropped by the cap.
         """
         if isinstance(image, np.ndarray):
             try:
@@ -111,56 +128,98 @@ class Outbox:
                     raise
                 self._count_unencodable()
                 return
-        meta = metadata.to_dict() if hasattr(metadata, 'to_dict') else dict(metadata)
-        request = SaveRequest(image=image, metadata_json=json.dumps(meta).encode(), priority=priority)
-        self.saver.submit(request, wait)
+        if wait:
+            self.save_all([image], [metadata], priority)
+            return
+        request = SaveRequest(images=[image], metadata_json=[_metadata_json(metadata)], priority=priority)
+        self.saver.submit(request, False)
 
-    def _store_item(self, request: SaveRequest, jpeg: bytes) -> str:
-        """Saver thread: disk guard, atomic write, index, cap."""
+    def save_all(self, images: list[ImageInput], metadata: list[Any], priority: bool = False) -> list[str]:
+        """Explicit upload of several images: all are stored (durably, returns their ids) or none is.
+
+        The disk guard is checked for the whole request; errors as `save(wait=True)`. **Addition.**
+        """
+        for image in images:
+            if isinstance(image, np.ndarray):
+                check_encodable(image)
+        request = SaveRequest(images=list(images), metadata_json=[_metadata_json(m) for m in metadata],
+                              priority=priority, explicit=True)
+        try:
+            return self.saver.submit(request, True)
+        except OutboxBusy:
+            self.counters.add('refused_busy_explicit', len(images))
+            raise
+
+    def _store_item(self, request: SaveRequest, jpegs: list[bytes]) -> list[str]:
+        """Saver thread: disk guard for the whole request, staging, one commit (or none), index, cap."""
         queue = PRIORITY if request.priority else NORMAL
+        size_mb = sum(len(j) + len(m) for j, m in zip(jpegs, request.metadata_json)) / 1e6
         with self._lock:
             free = self.free_mb()
-            if refused_by_guard(free, self.min_free_mb, request.priority):
-                refused = self.counters.add('refused_disk')
+            if refused_by_guard(free - size_mb, self.min_free_mb, request.priority):
+                refused = self.counters.add('refused_disk', len(jpegs))
+                if request.explicit:
+                    self.counters.add('refused_disk_explicit', len(jpegs))
                 self._set_errors(disk=disk_error_text(free, self.min_free_mb, refused))
                 self._rate_log.warning('disk', 'outbox: free disk space %d MB below %d MB; refusing %s images '
                                        '(%d refused so far)', free, self.min_free_mb, queue, refused)
                 threshold = guard_threshold_mb(self.min_free_mb, request.priority)
-                raise OutboxRefused(f'outbox refused: free disk space below {threshold} MB')
+                what = '' if len(jpegs) == 1 else f'; none of the {len(jpegs)} images was stored'
+                raise OutboxRefused(f'outbox refused: free disk space below {threshold} MB{what}')
             if not refused_by_guard(free, self.min_free_mb, False):
                 self._set_errors(disk=None)
-            item_id = self._ids.next_id()
-            self.uploader.mark_own(item_id)
+            ids = [self._ids.next_id() for _ in jpegs]
+            staged = []
             try:
-                self.store.write(queue, item_id, jpeg, request.metadata_json)
+                for item_id, jpeg, meta in zip(ids, jpegs, request.metadata_json):
+                    staged.append(self.store.stage(item_id, jpeg, meta, explicit=request.explicit))
+                with request.gate:
+                    if request.cancelled:
+                        raise SaveCancelled()
+                    for item_id in ids:
+                        self.uploader.mark_own(item_id)
+                    self.store.commit(queue, staged)
+                    request.committed = True
             except BaseException:
-                self.uploader.mark_own(item_id, False)
+                self.store.discard_staged(staged)
+                for item_id in ids:
+                    self.uploader.mark_own(item_id, False)
                 raise
-            self.index.add(queue, item_id)
-            if queue == NORMAL:
+            for item_id in ids:
+                self.index.add(queue, item_id, explicit=request.explicit)
+            if queue == NORMAL and not request.explicit:
                 self._enforce_cap()
-        return item_id
+        return ids
 
     def _enforce_cap(self) -> None:
-        with self._lock:
-            over = self.index.count(NORMAL) - self.max_size
-            if over <= 0:
-                self._set_errors(cap=None)
-                return
+        """MAX_OUTBOX_SIZE over the autoupload items only, by the cap policy (cap.py)."""
+        with self._lock, self.uploader.claim_lock:
             dropped = 0
-            for ref in self.index.oldest(NORMAL, over):
-                if self.store.delete(ref):
-                    dropped += 1
-                self.index.discard(ref)
-                self.uploader.mark_own(ref.id, False)
+            for _ in range(3):  # again if a picked item was already gone (a stale index entry): the disk counts
+                sending = self.uploader.in_flight()
+                items = [ref for ref in self.index.autoupload() if ref not in sending]
+                sending_auto = sum(1 for ref in sending if ref.queue == NORMAL and not self.index.is_explicit(ref))
+                doomed = cap_drops(items, [ref.id for ref in items], self.max_size - sending_auto, self.cap_policy)
+                gone = 0
+                for ref in doomed:
+                    if self.store.delete(ref):
+                        dropped += 1
+                    else:
+                        gone += 1
+                    self.index.discard(ref)
+                    self.uploader.mark_own(ref.id, False)
+                if not gone:
+                    break
+            if not dropped:
+                return  # the cap error stays until uploads make progress (_recheck_cap_error)
             total = self.counters.add('dropped_cap', dropped)
             self._set_errors(cap=cap_error_text(self.max_size, total))
-            self._rate_log.warning('cap', 'outbox: normal queue over MAX_OUTBOX_SIZE=%d; dropped the %d oldest '
-                                   'items (%d so far)', self.max_size, dropped, total)
+            self._rate_log.warning('cap', 'outbox: autoupload items over MAX_OUTBOX_SIZE=%d; dropped %d (%s, %d '
+                                   'so far)', self.max_size, dropped, self.cap_policy, total)
 
     def _recheck_cap_error(self) -> None:
         with self._lock:
-            if self._cap_error is not None and self.index.count(NORMAL) <= self.max_size:
+            if self._cap_error is not None and self.index.count_autoupload() <= self.max_size:
                 self._set_errors(cap=None)
 
     def _after_rescan(self) -> None:
@@ -225,13 +284,24 @@ class Outbox:
         """The `outbox` object of `GET /status` (detector.md §2.5)."""
         c = self.counters.snapshot()
         free = self.free_mb()
+        backlog = self.index.class_counts()
+        rate = self.uploader.drain_rate
         return {'mode': self.mode, 'normal': self.index.count(NORMAL), 'priority': self.index.count(PRIORITY),
                 'rejected': len(self.store.list_rejected()), 'uploaded': c['uploaded'],
                 'dropped_cap': c['dropped_cap'], 'refused_disk': c['refused_disk'],
                 'rejected_422': c['rejected_422'], 'rejected_incomplete': c['rejected_incomplete'],
                 'skipped_unencodable': c['skipped_unencodable'], 'dropped_busy': c['dropped_busy'],
                 'failed_attempts': c['failed_attempts'], 'last_error': self.uploader.last_error,
-                'free_mb': None if free == float('inf') else int(free)}
+                'free_mb': None if free == float('inf') else int(free),
+                'backlog': backlog,
+                'dropped_by_class': {
+                    'autoupload': {'cap': c['dropped_cap'], 'busy': c['dropped_busy'],
+                                   'disk': c['refused_disk'] - c['refused_disk_explicit'],
+                                   'unencodable': c['skipped_unencodable']},
+                    'explicit': {'cap': 0, 'refused_disk': c['refused_disk_explicit'],
+                                 'refused_busy': c['refused_busy_explicit']}},
+                'drain_rate': None if rate is None else round(rate, 1),
+                'drain_estimate_s': drain_estimate(sum(backlog.values()), rate)}
 
     def reset(self) -> None:
         """Backdoor /reset (the data folder was emptied): recreate the folders, rebuild the index."""
@@ -242,6 +312,11 @@ class Outbox:
         self.watcher.rescan()
         with self._lock:
             self._set_errors(disk=None, cap=None)
+
+
+def _metadata_json(metadata: Any) -> bytes:
+    meta = metadata.to_dict() if hasattr(metadata, 'to_dict') else dict(metadata)
+    return json.dumps(meta).encode()
 
 
 class _OutboxCollector(Collector):
@@ -256,6 +331,10 @@ class _OutboxCollector(Collector):
         for queue in ('normal', 'priority', 'rejected'):
             items.add_metric([queue], s[queue])
         yield items
+        backlog = GaugeMetricFamily('loopnode_outbox_backlog', 'Queued items per class', labels=['class'])
+        for name, count in s['backlog'].items():
+            backlog.add_metric([name], count)
+        yield backlog
         yield CounterMetricFamily('loopnode_outbox_uploaded', 'Items the Loop accepted', value=s['uploaded'])
         dropped = CounterMetricFamily('loopnode_outbox_dropped', 'Images not queued or deleted unsent',
                                       labels=['reason'])

@@ -108,3 +108,12 @@ def disk_error_text(free_mb: float, min_free_mb: int, refused: int) -> str:
 
 def cap_error_text(cap: int, dropped: int) -> str:
     return f'dropping images: normal queue over MAX_OUTBOX_SIZE {cap} ({dropped} dropped)'
+
+
+def drain_estimate(backlog: int, rate: float | None) -> float | None:
+    """Seconds to upload `backlog` items at `rate` items/s (the recent rate while sending); None if unknown."""
+    if backlog <= 0:
+        return 0.0
+    if not rate or rate <= 0:
+        return None
+    return round(backlog / rate, 1)

@@ -9,7 +9,7 @@ import io
 import logging
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Union
 
 import numpy as np
@@ -19,6 +19,7 @@ from ..images import is_jpeg
 log = logging.getLogger(__name__)
 
 SAVE_QUEUE_SIZE = 64
+SAVE_TIMEOUT = 30.0  # an explicit upload waits this long for its save, then gives up (and nothing is stored)
 JPEG_QUALITY = 90
 
 ImageInput = Union[np.ndarray, bytes, bytearray, memoryview]
@@ -72,50 +73,71 @@ def encode_jpeg(image: ImageInput) -> bytes:
 
 @dataclass
 class SaveRequest:
-    """One item on its way to disk; `done` is set when an explicit (waiting) save has finished."""
+    """One request's items on their way to disk, stored all together or not at all.
 
-    image: ImageInput
-    metadata_json: bytes
+    `explicit` requests (uploads) wait on `done`; `gate` orders the saver's commit against the waiting
+    thread giving up, so a timed-out upload is never stored later (it is `cancelled` before `committed`).
+    """
+
+    images: list[ImageInput]
+    metadata_json: list[bytes]
     priority: bool
+    explicit: bool = False
     done: threading.Event | None = None
     error: BaseException | None = None
-    item_id: str | None = None
+    item_ids: list[str] = field(default_factory=list)
+    gate: threading.Lock = field(default_factory=threading.Lock)
+    cancelled: bool = False
+    committed: bool = False
+
+
+class SaveCancelled(Exception):
+    """The waiting request gave up before the items were committed; they were discarded."""
 
 
 class SaveQueue:
-    """Bounded hand-over queue plus the saver loop; `store(request, jpeg)` writes one item to disk."""
+    """Bounded hand-over queue plus the saver loop; `store(request, jpegs)` writes one request to disk."""
 
-    def __init__(self, store: Callable[[SaveRequest, bytes], str], *, on_busy: Callable[[], None],
+    def __init__(self, store: Callable[[SaveRequest, list[bytes]], list[str]], *, on_busy: Callable[[], None],
                  on_unencodable: Callable[[], None], size: int = SAVE_QUEUE_SIZE,
-                 put_timeout: float = 2.0, save_timeout: float = 30.0) -> None:
+                 put_timeout: float = 2.0, save_timeout: float = SAVE_TIMEOUT) -> None:
         self._store = store
         self._on_busy = on_busy
         self._on_unencodable = on_unencodable
         self._queue: queue.Queue[SaveRequest] = queue.Queue(size)
         self._put_timeout = put_timeout
-        self._save_timeout = save_timeout
+        self.save_timeout = save_timeout
         self.running = threading.Event()
 
-    def submit(self, request: SaveRequest, wait: bool) -> str | None:
-        """Hand over one item. wait=False never blocks (full → dropped, counted); wait=True returns its id."""
+    def submit(self, request: SaveRequest, wait: bool) -> list[str]:
+        """Hand over one request. wait=False never blocks (full → dropped, counted); wait=True returns the ids.
+
+        A waiting request that times out is cancelled: OutboxBusy says nothing was stored, and the saver
+        discards the items instead of storing them later (no duplicate on the client's retry).
+        """
         if not wait:
             try:
                 self._queue.put_nowait(request)
             except queue.Full:
                 self._on_busy()
-            return None
+            return []
         if not self.running.wait(self._put_timeout):  # tolerate a request racing the thread's start
-            raise OutboxBusy('outbox busy: the saver is not running')
+            raise OutboxBusy('outbox busy: the saver is not running; nothing was stored')
         request.done = threading.Event()
         try:
             self._queue.put(request, timeout=self._put_timeout)
         except queue.Full:
-            raise OutboxBusy('outbox busy: save queue full') from None
-        if not request.done.wait(self._save_timeout):
-            raise OutboxBusy(f'outbox busy: the save did not finish within {self._save_timeout:g} s')
+            raise OutboxBusy('outbox busy: save queue full; nothing was stored') from None
+        if not request.done.wait(self.save_timeout):
+            with request.gate:
+                if not request.committed:
+                    request.cancelled = True
+                    raise OutboxBusy(f'outbox busy: the save did not finish within {self.save_timeout:g} s; '
+                                     'nothing was stored')
+            request.done.wait(self.save_timeout)  # committed and fsynced: only the index update is left
         if request.error is not None:
             raise request.error
-        return request.item_id
+        return list(request.item_ids)
 
     def pending(self) -> int:
         return self._queue.qsize()
@@ -144,14 +166,19 @@ class SaveQueue:
 
     def _handle(self, request: SaveRequest) -> None:
         try:
-            jpeg = encode_jpeg(request.image)
-            request.image = b''  # release the array early
-            request.item_id = self._store(request, jpeg)
+            if request.cancelled:
+                raise SaveCancelled()
+            jpegs = [encode_jpeg(image) for image in request.images]
+            request.images = []  # release the arrays early
+            request.item_ids = self._store(request, jpegs)
         except UnencodableImage as e:
             request.error = e
             if request.done is None:
                 self._on_unencodable()
                 log.debug('outbox: %s', e)
+        except SaveCancelled as e:
+            request.error = e
+            log.info('outbox: discarded %d image(s) of an upload that gave up waiting', len(request.metadata_json))
         except OutboxRefused as e:
             request.error = e
         except Exception as e:  # noqa: BLE001 - one bad item must not stop the saver

@@ -3,7 +3,9 @@
 An item is written into `{DATA}/tmp/<id>/`, both files and the folder are fsynced, then the folder is renamed
 into `outbox/<queue>/` and that folder is fsynced: the watched folders only ever see complete items, and an
 acknowledged save survives a crash. Deletes rename the folder out first, so a crash mid-delete never leaves a
-half item in the queue.
+half item in the queue. Several items of one upload request are staged first and renamed together (all or
+none). **Addition:** an explicit upload carries an empty `.explicit` file in its folder (written before the
+rename, so it survives restarts); upstream reads only the two image files, so it ignores the marker.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ REJECTED = 'rejected'
 REJECTED_KEEP = 100
 REJECTED_FILE = 'rejected.json'
 DELETE_SUFFIX = '.del'
+EXPLICIT_MARKER = '.explicit'  # empty file in the item folder: an explicit upload (upstream ignores it)
 
 
 @dataclass(frozen=True)
@@ -80,26 +83,55 @@ class OutboxStore:
         except FileNotFoundError:
             return []
 
-    def write(self, queue: str, item_id: str, jpeg: bytes, metadata_json: bytes) -> ItemRef:
+    def is_explicit(self, ref: ItemRef) -> bool:
+        """True if the item carries the explicit-upload marker (priority items are explicit by construction)."""
+        return ref.queue == PRIORITY or (self.item_dir(ref) / EXPLICIT_MARKER).exists()
+
+    def write(self, queue: str, item_id: str, jpeg: bytes, metadata_json: bytes, *,
+              explicit: bool = False) -> ItemRef:
         """Stage, fsync and rename one item into `queue`; returns its reference."""
-        ref = ItemRef(queue, item_id)
+        staged = self.stage(item_id, jpeg, metadata_json, explicit=explicit)
+        return self.commit(queue, [staged])[0]
+
+    def stage(self, item_id: str, jpeg: bytes, metadata_json: bytes, *, explicit: bool = False) -> Path:
+        """Write one item into `tmp/<id>/` (files and folder fsynced); `commit` moves it into a queue."""
         stage = self.tmp / item_id
         if stage.exists():
             shutil.rmtree(stage)
         stage.mkdir(parents=True)
         try:
-            staged = ItemFiles(stage / f'image_{item_id}.jpg', stage / f'image_{item_id}.json')
-            _write_synced(staged.jpg, jpeg)
-            _write_synced(staged.json, metadata_json)
+            _write_synced(stage / f'image_{item_id}.jpg', jpeg)
+            _write_synced(stage / f'image_{item_id}.json', metadata_json)
+            if explicit:
+                _write_synced(stage / EXPLICIT_MARKER, b'')
             fsync_dir(stage)
-            target = self.item_dir(ref)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(stage, target)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
-        fsync_dir(target.parent)
-        return ref
+        return stage
+
+    def commit(self, queue: str, staged: list[Path]) -> list[ItemRef]:
+        """Rename staged items into `queue` and fsync it: all of them, or (on an error) none."""
+        folder = self.folder(queue)
+        folder.mkdir(parents=True, exist_ok=True)
+        done: list[ItemRef] = []
+        try:
+            for stage in staged:
+                ref = ItemRef(queue, stage.name)
+                os.rename(stage, self.item_dir(ref))
+                done.append(ref)
+        except BaseException:
+            for ref in done:
+                self.delete(ref)
+            self.discard_staged(staged)
+            raise
+        fsync_dir(folder)
+        return done
+
+    def discard_staged(self, staged: list[Path]) -> None:
+        """Delete staged items that will not be committed."""
+        for stage in staged:
+            shutil.rmtree(stage, ignore_errors=True)
 
     def read(self, ref: ItemRef) -> tuple[bytes, bytes] | None:
         """(jpeg, json) bytes of a complete item; None if a file is missing or unreadable.

@@ -1,8 +1,9 @@
 """The `outbox-upload` thread (detector.md §9.6): batches of 20 to `POST P/images`, bisection, backoff.
 
-While items exist it uploads back to back; failures wait a jittered exponential backoff (5 s → 300 s by
-default), a 429 waits `Retry-After`. Every wait ends early on a mode change or shutdown; a request in flight
-always finishes (bounded by its timeout) and its answer is acted on, so nothing is uploaded twice by us.
+While items exist it uploads back to back; failures wait a jittered exponential backoff (5 s → 60 s by
+default, retry.py), a 429 waits `Retry-After` exactly. A backoff wait ends early on a mode change, on
+shutdown and when another Loop call succeeds (`loop_ok`). A request in flight finishes (bounded by its
+timeout) unless the node shuts down, which cuts its connection (`LoopHttp.abort_uploads`); its items stay.
 """
 from __future__ import annotations
 
@@ -15,21 +16,21 @@ from typing import Callable, Sequence
 
 import requests
 
-from ...backoff import Backoff, parse_retry_after
+from ...backoff import parse_retry_after
 from ...logs import RateLimitedLog
 from ...loop.http import LoopHttp
 from .policy import (BATCH_SIZE, RETRY_AFTER_CAP, Answer, Verdict, batch_timeout, classify,
                             upload_bisecting)
 from .queue import ItemRef, OutboxCounters, OutboxIndex
+from .retry import BACKOFF_BASE, BACKOFF_CAP, RetrySchedule
 from .store import OutboxStore
 
 log = logging.getLogger(__name__)
 
-BACKOFF_BASE = 5.0
-BACKOFF_CAP = 300.0
 INCOMPLETE_GRACE = 60.0
 SETTLE_TIME = 1.0   # files of foreign items (copied in) must be this old before upload
 IDLE_WAIT = 5.0
+RATE_SMOOTHING = 0.3  # weight of the newest batch in the drain rate (items/s while sending)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class Uploader:
         self.counters = counters
         self._is_enabled = is_enabled
         self._on_change = on_change  # after uploads/rejections: the facade re-checks the cap error
-        self.backoff = Backoff(backoff_base, backoff_cap, rng=rng or random.Random())
+        self.schedule = RetrySchedule(backoff_base, backoff_cap, clock=clock, rng=rng or random.Random())
+        self.drain_rate: float | None = None  # items/s of recent successful requests
         self.incomplete_grace = incomplete_grace
         self.settle_time = settle_time
         self.batch_size = batch_size
@@ -71,6 +73,8 @@ class Uploader:
         self._deferred: dict[ItemRef, float] = {}
         self._own: set[str] = set()
         self._own_lock = threading.Lock()
+        self.claim_lock = threading.Lock()  # held by the cap while it picks and deletes; see `in_flight`
+        self._in_flight: set[ItemRef] = set()  # items read for the current request: the cap leaves them
         self._rate_log = RateLimitedLog(log)
 
     # ---- called from other threads ----------------------------------------------------------------------
@@ -83,10 +87,21 @@ class Uploader:
             else:
                 self._own.discard(item_id)
 
+    def in_flight(self) -> frozenset[ItemRef]:
+        """Items claimed for the request in progress (call with `claim_lock` held): the cap must not drop
+        them, they may reach the Loop. An item is claimed under the lock before its files are read."""
+        return frozenset(self._in_flight)
+
     def poke(self) -> None:
         """Mode change or shutdown: end every wait now."""
         self.interrupt.set()
         self.wake.set()
+
+    def loop_ok(self) -> None:
+        """Another Loop call succeeded: end a backoff wait (not a Retry-After wait) and reset the backoff."""
+        if self.schedule.loop_ok():
+            log.info('outbox: the Loop answers again; resuming uploads')
+            self.interrupt.set()
 
     def forget(self) -> None:
         """Backdoor reset: drop per-item bookkeeping."""
@@ -109,15 +124,29 @@ class Uploader:
             try:
                 batch, next_due = self._take_batch()
                 if not batch:
+                    self._release_claims()
                     self.wake.wait(min(IDLE_WAIT, next_due) if next_due is not None else IDLE_WAIT)
                     continue
                 self._upload(batch, stop)
             except Exception:  # noqa: BLE001 - the uploader must survive anything; back off and go on
                 log.exception('outbox upload round failed')
-                self._pause(self.backoff.next_delay())
+                self._release_claims()
+                self._pause(self.schedule.failed())
+
+    def _release_claims(self) -> None:
+        with self.claim_lock:
+            self._in_flight.clear()
 
     def _upload(self, batch: list[PreparedItem], stop: threading.Event) -> None:
+        if stop.is_set():
+            self._release_claims()
+            return
+        started = self._clock()
         result = upload_bisecting(batch, self._send, keep_going=lambda: not stop.is_set() and self._is_enabled())
+        if result.uploaded:
+            rate = len(result.uploaded) / max(1e-3, self._clock() - started)
+            old = self.drain_rate
+            self.drain_rate = rate if old is None else old + RATE_SMOOTHING * (rate - old)
         for item in result.uploaded:
             self.store.delete(item.ref)
             self._settle_bookkeeping(item.ref)
@@ -130,19 +159,21 @@ class Uploader:
                 log.warning('outbox: the Loop refused item %s/%s; moved to rejected/ (%s)', item.ref.queue,
                             item.ref.id, reason[:300])
             self._settle_bookkeeping(item.ref)
+        self._release_claims()
         if result.uploaded or result.rejected:
             self._on_change()
         answer = result.stopped
         if answer is None:
             if result.uploaded:
-                self.backoff.reset()
+                self.schedule.succeeded()
                 self.last_error = None
             return
-        if answer.verdict is Verdict.RATE_LIMITED and answer.retry_after is not None:
-            wait = answer.retry_after
+        if stop.is_set():
+            return  # cut at shutdown: the items stay for the next start
+        if answer.verdict is Verdict.RATE_LIMITED:
+            wait = self.schedule.rate_limited(answer.retry_after)
         else:
-            wait = self.backoff.next_delay()
-        if answer.verdict is not Verdict.RATE_LIMITED:
+            wait = self.schedule.failed()
             self.counters.add('failed_attempts')
         self._rate_log.warning('upload-failed', 'outbox upload failed (%s); %d items kept, next try in %.1f s',
                                answer.detail[:300], len(batch) - len(result.uploaded) - len(result.rejected),
@@ -179,6 +210,8 @@ class Uploader:
         return batch, next_due
 
     def _prepare(self, ref: ItemRef, now: float) -> PreparedItem | None:
+        with self.claim_lock:
+            self._in_flight.add(ref)
         data = self.store.read(ref)
         if data is not None:
             if not self._settled(ref):

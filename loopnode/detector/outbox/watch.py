@@ -14,8 +14,8 @@ from typing import Callable
 from watchdog.events import DirCreatedEvent, DirMovedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .queue import QUEUES, OutboxIndex
-from .store import OutboxStore
+from .queue import QUEUES, ItemRef, OutboxIndex
+from .store import EXPLICIT_MARKER, OutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,10 @@ RESCAN_INTERVAL = 60.0
 class _QueueFolderHandler(FileSystemEventHandler):
     """Adds folders that appear directly inside one queue folder to the index."""
 
-    def __init__(self, queue: str, index: OutboxIndex) -> None:
+    def __init__(self, queue: str, index: OutboxIndex, folder: str) -> None:
         self.queue = queue
         self.index = index
+        self.folder = os.path.normpath(folder)
 
     def on_created(self, event: FileSystemEvent) -> None:
         if isinstance(event, DirCreatedEvent):
@@ -39,8 +40,11 @@ class _QueueFolderHandler(FileSystemEventHandler):
 
     def _add(self, path: str) -> None:
         name = os.path.basename(path.rstrip(os.sep))
-        if name and not name.startswith('.'):
-            self.index.add(self.queue, name)
+        if not name or name.startswith('.') or os.path.dirname(os.path.normpath(path)) != self.folder:
+            return  # e.g. a delete's rename out of the queue (to tmp/<id>.del)
+        if self.index.add(self.queue, name, explicit=os.path.exists(os.path.join(path, EXPLICIT_MARKER))):
+            if not os.path.isdir(path):  # a late event of an item deleted meanwhile (uploaded or capped)
+                self.index.discard(ItemRef(self.queue, name))
 
 
 class OutboxWatcher:
@@ -60,7 +64,8 @@ class OutboxWatcher:
         with self._lock:
             for queue in QUEUES:
                 mark = self.index.mark()
-                added, removed = self.index.sync(queue, self.store.list_ids(queue), mark)
+                added, removed = self.index.sync(queue, self.store.list_ids(queue), mark,
+                                                 is_explicit=lambda i, q=queue: self.store.is_explicit(ItemRef(q, i)))
                 if added or removed:
                     log.debug('outbox rescan %s: %d new, %d vanished', queue, added, removed)
         self._after_rescan()
@@ -92,7 +97,7 @@ class OutboxWatcher:
             for queue in QUEUES:
                 folder = self.store.folder(queue)
                 folder.mkdir(parents=True, exist_ok=True)
-                observer.schedule(_QueueFolderHandler(queue, self.index), str(folder), recursive=False)
+                observer.schedule(_QueueFolderHandler(queue, self.index, str(folder)), str(folder), recursive=False)
             observer.start()
         except OSError as e:
             log.warning('outbox: cannot watch %s (%s); relying on the %g s rescan', self.store.root, e,

@@ -1,0 +1,76 @@
+"""Executor: subprocess in its own process group, log file, stop with grace (trainer.md §7)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from loopnode.trainer.executor import Executor, ExecutorSet
+from tests.helpers import until
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie that nobody reaped yet counts as gone
+        return Path(f'/proc/{pid}/stat').read_text().split()[2] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+def test_bash_loop_logs_and_stops(tmp_path: Path) -> None:
+    """T18: a bash loop printing every second runs, its output is in the log, `stop` ends it, then no such process."""
+    executor = Executor(tmp_path / 'run')
+    executor.start('bash -c "while true; do echo tick-$$; sleep 1; done"')
+    assert executor.is_running()
+    pid = executor.pid
+    until(lambda: 'tick-' in executor.get_log(), timeout=5)
+    assert (tmp_path / 'run' / 'last_training.log').exists()
+    code = executor.stop(grace=5)
+    assert code is not None and not executor.is_running()
+    until(lambda: not alive(pid), timeout=1)
+    assert executor.get_log_by_lines(tail=1)[0].startswith('tick-')
+
+
+def test_stop_kills_grandchildren_and_sigterm_ignorers(tmp_path: Path) -> None:
+    """TF8 (unit part): the whole process group dies, also a child that ignores SIGTERM."""
+    executor = Executor(tmp_path)
+    executor.start(['bash', '-c', "trap '' TERM; sleep 300 & echo child $!; wait"])
+    until(lambda: 'child ' in executor.get_log(), timeout=5)
+    child = int(executor.get_log().split('child ')[1].split()[0])
+    assert alive(child)
+    executor.stop(grace=0.5)
+    until(lambda: not alive(child), timeout=2)
+
+
+def test_exit_code_and_env(tmp_path: Path) -> None:
+    executor = Executor(tmp_path)
+    executor.start(['bash', '-c', 'echo "$MY_VALUE $PWD"; exit 3'], env={'MY_VALUE': 'hello'})
+    assert executor.wait(10) == 3
+    assert executor.get_log().strip() == f'hello {tmp_path}'
+    assert executor.stop() == 3
+
+
+def test_set_stops_every_executor(tmp_path: Path) -> None:
+    executors = ExecutorSet()
+    first, second = executors.add(Executor(tmp_path / 'a')), executors.add(Executor(tmp_path / 'b'))
+    first.start('sleep 300')
+    second.start('sleep 300')
+    executors.stop_all(grace=2)
+    assert not first.is_running() and not second.is_running()
+
+
+def test_stale_group_of_a_killed_node_is_killed(tmp_path: Path) -> None:
+    """After kill -9 of the node its training group lives on; the restarted node kills it by the pid file."""
+    from loopnode.trainer.executor import PID_FILE, kill_stale_executors
+    executor = Executor(tmp_path / 'training')
+    executor.start(['bash', '-c', 'sleep 300 & wait'])
+    pid = executor.pid
+    assert (tmp_path / 'training' / PID_FILE).exists()
+    assert kill_stale_executors(tmp_path) == 1
+    until(lambda: executor.return_code is not None, timeout=2)
+    assert not (tmp_path / 'training' / PID_FILE).exists()
+    (tmp_path / 'training' / PID_FILE).write_text(f'{os.getpid()} 1')  # a reused pid: wrong start time
+    assert kill_stale_executors(tmp_path) == 0 and alive(os.getpid())
+    assert pid
