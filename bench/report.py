@@ -42,6 +42,8 @@ METRICS = [
     Metric('ann_floor_p50', 'floor: instant-ack client (threaded Client / AsyncClient), median', 'ms', 'lower'),
     Metric('ann_idle_rss', 'annotator RSS idle (connected)', 'MiB', 'lower'),
     Metric('ann_load_rss', 'annotator RSS after the round trips', 'MiB', 'lower'),
+    Metric('trainer_wall', 'trainer begin_training → idle, 200 images (bench/trainer_bench.py)', 's', 'lower'),
+    Metric('trainer_idle_rss', 'trainer RSS idle (connected)', 'MiB', 'lower'),
     Metric('conv_wall', 'converter start → 20 models converted', 's', 'lower'),
     Metric('conv_idle_rss', 'converter RSS idle (after the pass)', 'MiB', 'lower'),
 ]
@@ -58,6 +60,8 @@ GOALS = [
     ('start_detect', '<=', 0.5, 'start-to-ready ≤ 0.5×'),
     ('ann_p50', '<=', 0.8, 'annotator round trip ≤ 0.8×'),
     ('ann_idle_rss', '<=', 0.7, 'annotator idle RSS ≤ 0.7×'),
+    ('trainer_wall', '<=', 0.5, 'trainer begin_training → idle ≤ 0.5×'),
+    ('trainer_idle_rss', '<=', 0.7, 'trainer idle RSS ≤ 0.7×'),
 ]
 
 

@@ -99,6 +99,8 @@ class Bench:
             self.loop.stop()
         if not self.args.skip_drain:
             self.measure_drain()
+        if not self.args.skip_nodes and self.impls == list(IMPLS):
+            self.measure_trainer()
 
     def measure_detectors(self) -> None:
         self.measure_starts()
@@ -203,6 +205,24 @@ class Bench:
                 self.results[impl][f'sio_{name}_p50' if name != 'batch8' else 'batch8_p50'] = median(values)
                 self.results[impl][f'sio_{name}_p95' if name != 'batch8' else 'batch8_p95'] = percentile(values, 0.95)
 
+    def measure_trainer(self) -> None:
+        """bench/trainer_bench.py (the trainer engineer's script, its own devloop): begin_training → idle, RSS."""
+        script = procs.ROOT / 'bench' / 'trainer_bench.py'
+        if not script.exists():
+            return
+        argv = [str(procs.LOOPNODE_PYTHON), str(script), '--images', str(self.args.trainer_images), '--rounds',
+                str(self.args.trainer_rounds), '--idle', str(self.args.settle), '--no-write']
+        result = subprocess.run(argv, cwd=procs.ROOT, capture_output=True, text=True, timeout=1200)
+        lines = [line for line in result.stdout.splitlines() if line.startswith('{')]
+        if result.returncode != 0 or not lines:
+            log.warning('trainer_bench.py failed (%s): %s', result.returncode, result.stderr[-2000:])
+            return
+        figures = json.loads(lines[-1])
+        for impl in IMPLS:
+            self.results[impl]['trainer_wall'] = median(figures[impl]['wall'])
+            self.results[impl]['trainer_idle_rss'] = median(figures[impl]['rss'])
+        log.info('trainer: %s', figures)
+
     def measure_drain(self) -> None:
         script = procs.ROOT / 'bench' / 'outbox_drain.py'
         if not script.exists() or 'loopnode' not in self.impls:
@@ -269,8 +289,10 @@ def main(argv: list[str] | None = None) -> int:
                         'AsyncClient over aiohttp as rosys, run from .venv-upstream (bench/sio_client_async.py)')
     parser.add_argument('--ann-n', type=int, default=100, help='annotator handle_user_input calls per round')
     parser.add_argument('--conv-repeats', type=int, default=3, help='converter passes over 20 models (fresh each)')
-    parser.add_argument('--skip-nodes', action='store_true', help='detectors only (no annotator, converter)')
-    parser.add_argument('--nodes-only', action='store_true', help='annotator and converter only (no detectors)')
+    parser.add_argument('--trainer-images', type=int, default=200, help='images per training (trainer bench)')
+    parser.add_argument('--trainer-rounds', type=int, default=2, help='trainings per trainer')
+    parser.add_argument('--skip-nodes', action='store_true', help='detectors only (no annotator, converter, trainer)')
+    parser.add_argument('--nodes-only', action='store_true', help='annotator, converter and trainer only (no detectors)')
     parser.add_argument('--only', choices=('both', *IMPLS), default='both')
     parser.add_argument('--patches', default='', help='run loopnode with proposed changes (bench/patched_loopnode.py), '
                         'e.g. compactjson; the table is then not written to RESULTS.md unless --write-patched')
@@ -284,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.idle, args.rounds, args.rest_seconds, args.sio_n, args.batch_n, args.starts = 10, 1, 2, 50, 10, 1
-        args.ann_n, args.conv_repeats = 50, 1
+        args.ann_n, args.conv_repeats, args.trainer_rounds = 50, 1, 1
         args.no_write, args.skip_drain = True, True
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     for python in (procs.LOOPNODE_PYTHON, procs.UPSTREAM_PYTHON):
