@@ -47,39 +47,47 @@ def main(argv: list[str] | None = None) -> int:
                                        extra_env=extra)
         node.argv[1:3] = [str(procs.ROOT / 'bench' / 'traced_loopnode.py'), '--out', str(out)]
         node.start()
-        procs.wait_http(node.url + '/readyz', timeout=120, proc=node)
-        time.sleep(2)
-        idle = procs.rss_mib(node.pid)
-        jpeg = photo_jpeg()
-        raw = decoded(jpeg)
-        image = {'bytes': raw.tobytes(), 'dtype': 'uint8', 'shape': list(raw.shape)}
-        for _ in range(args.rounds):
-            if args.rest_seconds:
-                rest_load(node.url, jpeg, 1, args.rest_seconds)
-                rest_load(node.url, jpeg, 4, args.rest_seconds)
-            client = SioClient(node.url)
-            try:
-                client.round_trips('detect', {'image': image, 'autoupload': 'disabled'}, 100)
-                client.round_trips('detect', {'image': {'format': 'jpeg', 'bytes': jpeg}, 'autoupload': 'disabled'},
-                                   100)
-                client.round_trips('batch_detect', {'images': [image] * 8, 'autoupload': 'disabled'}, args.calls,
-                                   warmup=2, check=check_batch(8))
-            finally:
-                client.close()
-            log.info('round done: RSS %.1f MiB', procs.rss_mib(node.pid))
-        time.sleep(1)
-        after = procs.rss_mib(node.pid)
-        assert node.process is not None
-        node.process.send_signal(signal.SIGUSR1)
-        time.sleep(2)
-        node.stop()
-        sys.stdout.write((out / 'peak.txt').read_text() + '\n')
-        sys.stdout.write(f'RSS idle {idle:.1f} MiB, after the load {after:.1f} MiB (under tracemalloc)\n')
+        try:
+            profile(node, args, out)
+        finally:
+            node.stop()
     finally:
         loop.stop()
         if args.out is None:
             shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def profile(node: procs.Proc, args: argparse.Namespace, out: Path) -> None:
+    """Drive the load, ask the traced node for its report (SIGUSR1) and print it."""
+    procs.wait_http(node.url + '/readyz', timeout=120, proc=node)
+    time.sleep(2)
+    idle = procs.rss_mib(node.pid)
+    jpeg = photo_jpeg()
+    raw = decoded(jpeg)
+    image = {'bytes': raw.tobytes(), 'dtype': 'uint8', 'shape': list(raw.shape)}
+    for _ in range(args.rounds):
+        if args.rest_seconds:
+            rest_load(node.url, jpeg, 1, args.rest_seconds)
+            rest_load(node.url, jpeg, 4, args.rest_seconds)
+        client = SioClient(node.url)
+        try:
+            client.round_trips('detect', {'image': image, 'autoupload': 'disabled'}, 100)
+            client.round_trips('detect', {'image': {'format': 'jpeg', 'bytes': jpeg}, 'autoupload': 'disabled'},
+                               100)
+            client.round_trips('batch_detect', {'images': [image] * 8, 'autoupload': 'disabled'}, args.calls,
+                               warmup=2, check=check_batch(8))
+        finally:
+            client.close()
+        log.info('round done: RSS %.1f MiB', procs.rss_mib(node.pid))
+    time.sleep(1)
+    after = procs.rss_mib(node.pid)
+    assert node.process is not None
+    node.process.send_signal(signal.SIGUSR1)
+    time.sleep(2)
+    node.stop()
+    sys.stdout.write((out / 'peak.txt').read_text() + '\n')
+    sys.stdout.write(f'RSS idle {idle:.1f} MiB, after the load {after:.1f} MiB (under tracemalloc)\n')
 
 
 if __name__ == '__main__':
