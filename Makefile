@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-slow test-compat demo bench bench-profile screenshots dist wheelhouse clean
+.PHONY: test test-slow test-compat demo demo-cycle bench bench-profile screenshots dist wheelhouse clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ test-slow: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/loopnode demo
+
+# the whole active-learning cycle by itself (issue 14): exit 0 when the detector serves the newly trained model
+demo-cycle: $(STAMP)
+	rm -rf demo-data/cycle && $(BIN)/loopnode demo --cycle --port 0 --loop-port 0 --data demo-data/cycle
 
 # docs/img/*.png of docs/pages.md: devloop + the colour detector in headless Chromium (needs chromium, chromium-driver)
 screenshots: $(STAMP)

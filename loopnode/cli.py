@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument('--name', help='node name (NODE_NAME overrides it)')
         sub.add_argument('--port', type=int, help='local port (overrides NODE_PORT)')
     commands.add_parser('loop', help='run devloop, the local Learning Loop emulator (see `loopnode loop --help`)')
-    commands.add_parser('demo', help='run devloop and the example colour detector (see `loopnode demo --help`)')
+    commands.add_parser('demo', help='run devloop and the four example nodes; --cycle runs the whole loop '
+                                     '(see `loopnode demo --help`)')
     commands.add_parser('check', help='check a node\'s env file and what it needs, changing nothing (see `loopnode check --help`)')
     return parser
 

@@ -93,10 +93,15 @@ def _range_text(kind: Callable[[str], object], minimum: float | None, maximum: f
                 exclusive_minimum: bool) -> str:
     noun = 'an integer' if kind is int else 'a number'
     if minimum is not None and maximum is not None:
-        return f'{noun} in [{minimum:g}, {maximum:g}]'
+        return f'{noun} in [{_number_text(minimum)}, {_number_text(maximum)}]'
     if minimum is not None:
-        return f'{noun} {">" if exclusive_minimum else ">="} {minimum:g}'
+        return f'{noun} {">" if exclusive_minimum else ">="} {_number_text(minimum)}'
     return noun
+
+
+def _number_text(x: float) -> str:
+    """`1000000`, not `1e+06`; `0.5` as is."""
+    return str(int(x)) if float(x).is_integer() else f'{x:g}'
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,14 @@ class Settings:
     training_slot_lock: str | None = None
     converter_poll_interval: float = 60.0
     shutdown_grace: float = 10.0
+    http_max_connections: int = 256
+    http_keepalive_timeout: float = 5.0
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_max_request_line: int = 8192
+    http_max_headers: int = 100
+    http_max_header_bytes: int = 16384
+    http_backlog: int = 1024
     notify_socket: str | None = None
     watchdog_usec: int | None = None
     journal_stream: bool = False
@@ -231,6 +244,15 @@ class Settings:
             converter_poll_interval=env.number('CONVERTER_POLL_INTERVAL', 60.0, float, minimum=0,
                                                exclusive_minimum=True),
             shutdown_grace=env.number('SHUTDOWN_GRACE_SEC', 10.0, float, minimum=0),
+            http_max_connections=env.number('HTTP_MAX_CONNECTIONS', 256, int, minimum=1, maximum=10000),
+            http_keepalive_timeout=env.number('HTTP_KEEPALIVE_TIMEOUT_SEC', 5.0, float, minimum=0,
+                                              exclusive_minimum=True),
+            http_header_timeout=env.number('HTTP_HEADER_TIMEOUT_SEC', 10.0, float, minimum=0, exclusive_minimum=True),
+            http_body_timeout=env.number('HTTP_BODY_TIMEOUT_SEC', 30.0, float, minimum=0, exclusive_minimum=True),
+            http_max_request_line=env.number('HTTP_MAX_REQUEST_LINE', 8192, int, minimum=256, maximum=1_000_000),
+            http_max_headers=env.number('HTTP_MAX_HEADERS', 100, int, minimum=8, maximum=10000),
+            http_max_header_bytes=env.number('HTTP_MAX_HEADER_BYTES', 16384, int, minimum=1024, maximum=1_000_000),
+            http_backlog=env.number('HTTP_BACKLOG', 1024, int, minimum=1024, maximum=65535),
             notify_socket=env.string('NOTIFY_SOCKET'),
             watchdog_usec=watchdog_usec or None,
             journal_stream=env.string('JOURNAL_STREAM') is not None,

@@ -44,13 +44,18 @@ def _majority(mask: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return mask
     h, w = (mask.shape[0] // factor) * factor, (mask.shape[1] // factor) * factor
-    blocks = mask[:h, :w].reshape(h // factor, factor, w // factor, factor)
-    return blocks.sum(axis=(1, 3), dtype=np.int32) * 2 >= factor * factor
+    pixels = mask[:h, :w].view(np.uint8)
+    total = np.zeros((h // factor, w // factor), dtype=np.uint8)  # factor <= 8: at most 64 per cell
+    for dy in range(factor):
+        for dx in range(factor):
+            total += pixels[dy::factor, dx::factor]
+    return total >= (factor * factor + 1) // 2
 
 
-def _category_blobs(rgb: np.ndarray, category: CategoryColor, scorer: ColorScorer, factor: int) -> list[Blob]:
+def category_blobs(rgb: np.ndarray, mask: np.ndarray, category: CategoryColor, scorer: ColorScorer,
+                   factor: int) -> list[Blob]:
+    """The regions of one category's pixel `mask` (any source: Mahalanobis scoring or a lookup table)."""
     h, w = rgb.shape[:2]
-    mask = scorer.sq_distance(rgb) <= scorer.max_sq_distance
     coarse_min_area = max(1, category.min_area // (2 * factor * factor))
     blobs = []
     for region in find_regions(_majority(mask, factor), min_area=coarse_min_area):
@@ -75,6 +80,7 @@ def find_blobs(image: np.ndarray, model: ColorModel, scorers: list[ColorScorer] 
     scorers = scorers if scorers is not None else [c.scorer() for c in model.categories]
     blobs: list[Blob] = []
     for category, scorer in zip(model.categories, scorers):
-        blobs.extend(b for b in _category_blobs(rgb, category, scorer, model.downsample)
+        mask = scorer.sq_distance(rgb) <= scorer.max_sq_distance
+        blobs.extend(b for b in category_blobs(rgb, mask, category, scorer, model.downsample)
                      if b.confidence >= model.min_confidence)
     return blobs

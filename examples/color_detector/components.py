@@ -114,3 +114,19 @@ def find_regions(mask: np.ndarray, *, diagonal: bool = True, min_area: int = 1) 
                for k in range(count) if area[k] >= min_area]
     regions.sort(key=lambda r: (-r.area, r.y0, r.x0))
     return regions
+
+
+def component_at(mask: np.ndarray, x: int, y: int, *, diagonal: bool = False) -> np.ndarray:
+    """The connected region of `mask` containing pixel (x, y) as a boolean mask (all False if it is unset)."""
+    if mask.ndim != 2:
+        raise ValueError(f'expected a 2-D mask, got shape {mask.shape}')
+    region = np.zeros(mask.shape, dtype=bool)
+    if not (0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]) or not mask[y, x]:
+        return region
+    rows, starts, ends = _runs(mask)
+    lower, upper = _touching_pairs(rows, starts, ends, mask.shape[1], diagonal)
+    roots = _merge_labels(len(rows), lower, upper)
+    seed_run = int(np.nonzero((rows == y) & (starts <= x) & (ends > x))[0][0])
+    for k in np.nonzero(roots == roots[seed_run])[0]:
+        region[rows[k], starts[k]:ends[k]] = True
+    return region

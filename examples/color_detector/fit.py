@@ -55,24 +55,32 @@ def _disc(h: int, w: int, x: float, y: float, radius: float) -> np.ndarray:
     return (xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2 <= radius ** 2
 
 
-def _fit_pixels(samples: Sequence[Sample]) -> dict[str, list[np.ndarray]]:
-    """RGB pixels (N x 3) per category id from the interiors of the annotated shapes."""
+def sample_pixels(sample: Sample) -> dict[str, list[np.ndarray]]:
+    """RGB pixels (N x 3) per category id from the interiors of one sample's annotated shapes."""
     pixels: dict[str, list[np.ndarray]] = {}
-    for sample in samples:
-        h, w = sample.image.shape[:2]
-        for category_id, x, y, bw, bh in sample.boxes:
-            pixels.setdefault(category_id, []).append(sample.image[_inner_ellipse(h, w, x, y, bw, bh)])
-        for category_id, px, py in sample.points:
-            pixels.setdefault(category_id, []).append(sample.image[_disc(h, w, px, py, POINT_RADIUS)])
+    h, w = sample.image.shape[:2]
+    for category_id, x, y, bw, bh in sample.boxes:
+        pixels.setdefault(category_id, []).append(sample.image[_inner_ellipse(h, w, x, y, bw, bh)])
+    for category_id, px, py in sample.points:
+        pixels.setdefault(category_id, []).append(sample.image[_disc(h, w, px, py, POINT_RADIUS)])
     return pixels
 
 
-def _min_area(category: dict[str, Any], samples: Sequence[Sample]) -> int:
+def smallest_box_areas(samples: Sequence[Sample]) -> dict[str, float]:
+    """Smallest annotated box (width x height) per category id."""
+    areas: dict[str, float] = {}
+    for sample in samples:
+        for cid, _, _, bw, bh in sample.boxes:
+            areas[cid] = min(float(bw * bh), areas.get(cid, float('inf')))
+    return areas
+
+
+def min_area(category: dict[str, Any], smallest_box_area: float | None) -> int:
+    """Smallest region kept: a fraction of the smallest fitted shape (an ellipse in its box; a point's disc)."""
     if category['type'] == 'point':
         diameter = max(DEFAULT_POINT_SIZE, int(category.get('point_size') or DEFAULT_POINT_SIZE))
         return max(1, int(AREA_FRACTION * math.pi * (diameter / 2) ** 2))
-    areas = [bw * bh * math.pi / 4 for s in samples for cid, _, _, bw, bh in s.boxes if cid == category['id']]
-    return max(1, int(AREA_FRACTION * min(areas)))
+    return max(1, int(AREA_FRACTION * (smallest_box_area or 1.0) * math.pi / 4))
 
 
 def fit_category(category: dict[str, Any], rgb_pixels: np.ndarray, min_area: int) -> CategoryColor:
@@ -91,16 +99,26 @@ def fit_category(category: dict[str, Any], rgb_pixels: np.ndarray, min_area: int
 def fit_color_model(samples: Sequence[Sample], categories: Iterable[dict[str, Any]], *,
                     downsample: int = 2, min_confidence: float = 0.2) -> ColorModel:
     """A model for every box/point category with annotations in `samples` (categories as Loop dicts)."""
-    pixels = _fit_pixels(samples)
+    pixels: dict[str, list[np.ndarray]] = {}
+    for sample in samples:
+        for cid, parts in sample_pixels(sample).items():
+            pixels.setdefault(cid, []).extend(parts)
+    return fit_from_pixels(categories, {cid: np.concatenate(p) for cid, p in pixels.items()},
+                           smallest_box_areas(samples), downsample=downsample, min_confidence=min_confidence)
+
+
+def fit_from_pixels(categories: Iterable[dict[str, Any]], pixels: dict[str, np.ndarray],
+                    box_areas: dict[str, float], *, downsample: int = 2, min_confidence: float = 0.2) -> ColorModel:
+    """The model of gathered fitting pixels per category id (what `fit_color_model` and the trainer share)."""
     fitted = []
     for category in categories:
         if category.get('type') not in DETECTED_TYPES:
             continue
         found = pixels.get(category['id'])
-        if not found:
+        if found is None or not len(found):
             log.warning('no annotations of category %r: left out of the model', category['name'])
             continue
-        fitted.append(fit_category(category, np.concatenate(found), _min_area(category, samples)))
+        fitted.append(fit_category(category, found, min_area(category, box_areas.get(category['id']))))
     if not fitted:
         raise ValueError('no box or point annotations to fit a color_blobs model from')
     return ColorModel(tuple(fitted), downsample, min_confidence)

@@ -11,15 +11,17 @@ from loopnode.data import BoxDetection, Category, ImageMetadata, ImagesMetadata,
 
 from .blobs import Blob, find_blobs
 from .colormodel import MODEL_FILE, MODEL_FORMAT, ColorModel, ColorModelError
+from .lut import LUT_FORMAT, ColorLut
 
 log = logging.getLogger(__name__)
 
 
 class ColorBlobsLogic:
-    """Detects the categories of one `color_blobs` model version; stateless between calls."""
+    """Detects the categories of one `color_blobs` (or, with `lut`, `color_blobs_lut`) model version; stateless."""
 
-    def __init__(self, model: ColorModel, model_info: ModelInformation) -> None:
+    def __init__(self, model: ColorModel, model_info: ModelInformation, lut: ColorLut | None = None) -> None:
         self.model = model
+        self.lut = lut
         self.model_info = model_info
         self.scorers = [c.scorer() for c in model.categories]
         self.loop_categories = {c: _loop_category(model_info, c.id, c.name) for c in model.categories}
@@ -32,7 +34,7 @@ class ColorBlobsLogic:
         """Box detections for box categories, centre points for point categories, original pixels."""
         result = ImageMetadata()
         version = self.model_info.version
-        for blob in find_blobs(image, self.model, self.scorers):
+        for blob in self.blobs(image):
             if blob.confidence < self.min_confidence:
                 continue
             category = self.loop_categories[blob.category]
@@ -52,6 +54,8 @@ class ColorBlobsLogic:
 
     def blobs(self, image: np.ndarray) -> list[Blob]:
         """The raw blobs (for debugging and the fitting script's report)."""
+        if self.lut is not None:
+            return self.lut.find_blobs(image, self.scorers)
         return find_blobs(image, self.model, self.scorers)
 
 
@@ -83,15 +87,32 @@ def load_color_model(path: Path) -> ColorModel:
 
 
 class ColorBlobsFactory:
-    """Builds a `ColorBlobsLogic` from `color_model.json` in the model folder (build takes milliseconds)."""
+    """Builds a `ColorBlobsLogic` from the model folder (build takes milliseconds).
 
-    model_format = MODEL_FORMAT
+    `model_format` chooses the format served: `color_blobs` (`color_model.json`) or `color_blobs_lut`
+    (`color_lut.json` + `color_lut.npy`, made by the example converter; same detections, faster).
+    """
+
+    def __init__(self, model_format: str = MODEL_FORMAT) -> None:
+        if model_format not in (MODEL_FORMAT, LUT_FORMAT):
+            raise ValueError(f'model_format: expected {MODEL_FORMAT!r} or {LUT_FORMAT!r}, got {model_format!r}')
+        self.model_format = model_format
 
     def build(self, model_info: ModelInformation) -> ColorBlobsLogic:
         if not model_info.model_root_path:
             raise ValueError('model_info.model_root_path is not set')
-        model = load_color_model(Path(model_info.model_root_path) / MODEL_FILE)
-        logic = ColorBlobsLogic(model, model_info)
-        log.info('built color_blobs model %s with categories %s', model_info.version,
+        folder = Path(model_info.model_root_path)
+        if self.model_format == LUT_FORMAT:
+            lut = ColorLut.read(folder)
+            model = lut.model
+        else:
+            lut, model = None, load_color_model(folder / MODEL_FILE)
+        logic = ColorBlobsLogic(model, model_info, lut)
+        log.info('built %s model %s with categories %s', self.model_format, model_info.version,
                  ', '.join(f'{c.name} ({c.type})' for c in model.categories))
         return logic
+
+
+def color_blobs_lut_factory() -> ColorBlobsFactory:
+    """The factory serving `color_blobs_lut`: `--logic loopnode.examples.color_detector:color_blobs_lut_factory`."""
+    return ColorBlobsFactory(LUT_FORMAT)

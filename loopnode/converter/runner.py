@@ -87,9 +87,11 @@ class ConversionRunner:
                     break
         finally:
             report.ended = now_iso()
-        log.info('conversion pass done: %d project(s), %d candidate(s), %d converted, %d failed%s',
-                 report.projects, report.candidates, report.converted, report.failed,
-                 ' (cancelled)' if report.cancelled else '')
+        busy = report.candidates or report.failed or report.cancelled  # an empty pass every minute is no news
+        log.log(logging.INFO if busy else logging.DEBUG,
+                'conversion pass done: %d project(s), %d candidate(s), %d converted, %d failed%s',
+                report.projects, report.candidates, report.converted, report.failed,
+                ' (cancelled)' if report.cancelled else '')
         return report
 
     def _pass_error(self, report: PassReport, message: str) -> None:

@@ -9,6 +9,7 @@ from typing import Sequence
 
 from flask import Flask
 
+from loopnode.service.httpd.limits import HttpLimits
 from loopnode.service.server import HttpServer
 from loopnode.service.sockets import create_socketio
 
@@ -90,7 +91,7 @@ class DevLoop:
                 ctx = DevLoopContext(store=store, auth=self.policy, seed=self.seed, seed_hooks=self.seed_hooks)
                 app, hub = build_app(ctx, self.max_upload_bytes)
                 server = HttpServer(FaultMiddleware(app, ctx.faults, ctx.requests, ctx.stop), host, port,
-                                    name='devloop-http')
+                                    name='devloop-http', limits=HttpLimits(max_body=self.max_upload_bytes))
                 server.start()
             except BaseException:
                 store.close()

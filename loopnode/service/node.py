@@ -21,6 +21,7 @@ from ..fsutil import empty_folder
 from ..loop.http import LoopHttp
 from ..settings import Settings
 from .executor import kill_leftovers
+from .httpd.limits import HttpLimits
 from .identity import node_uuid
 from .notify import SystemdNotifier
 from .routes import register_common_routes
@@ -159,7 +160,9 @@ class NodeService:
         """Prepare, start the HTTP server and the workers, then tell systemd READY=1. Non-blocking."""
         self.settings.log_warnings()
         self.prepare()
-        self._server = HttpServer(self.app, self.settings.node_host, self.settings.node_port)
+        limits = HttpLimits.from_settings(self.settings, max_body=self.app.config['MAX_CONTENT_LENGTH'],
+                                          spool_dir=self.settings.tmp_folder)
+        self._server = HttpServer(self.app, self.settings.node_host, self.settings.node_port, limits=limits)
         self._server.start()
         self._started = True
         for worker in list(self._workers):
@@ -195,8 +198,9 @@ class NodeService:
         log.info('%s %r stopped', self.node_type, self.name)
 
     def stragglers(self) -> list[str]:
-        """Workers still running after `stop()` (e.g. stuck in a network call that ignores the stop event)."""
-        return [w.name for w in self._workers if w.is_alive()]
+        """Workers (and HTTP request threads) still running after `stop()` (e.g. stuck in a network call)."""
+        http = self._server.stragglers() if self._server is not None and self.stopping else []
+        return [w.name for w in self._workers if w.is_alive()] + http
 
     def stop_workers(self) -> None:
         """Hook between signalling the workers and joining them (e.g. stop a socket client, kill subprocesses)."""

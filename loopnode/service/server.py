@@ -1,178 +1,222 @@
-"""The node's HTTP server: werkzeug's threaded WSGI server in a named thread, with a graceful shutdown.
+"""The node's HTTP server (issue 19): accept loop, bounded connections, graceful shutdown.
 
-The request handler keeps header names that contain `_` (werkzeug drops them, but `camera_id` and
-`creation_date` are part of the detector API, detector.md §2.6) and tracks connections, so shutdown can
-wait for requests in flight and then close idle keep-alive connections: no handler thread outlives it.
+Each connection is served by its own named thread (`service/httpd/connection.py`) with strict parsing and
+limits (`HttpLimits`); beyond `max_connections` open connections a new one is answered 503 and closed by the
+closer thread, so threads and memory stay bounded. The accept loop accepts in batches from a listen queue of
+`backlog` slots and sleeps in `select()` (no polling). Shutdown stops accepting, closes idle keep-alive
+connections at once, waits for requests in flight, then closes the rest: no handler thread outlives it.
 """
 from __future__ import annotations
 
+import errno
 import logging
+import selectors
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
-
-from .keepalive import KeepAliveMixin
+from .httpd.closer import Closer
+from .httpd.connection import Connection
+from .httpd.limits import HttpLimits
+from .httpd.parse import error_response
+from .httpd.pool import ThreadPool
 
 log = logging.getLogger(__name__)
 
-
-class NodeRequestHandler(KeepAliveMixin, WSGIRequestHandler):
-    """Werkzeug handler with safe keep-alive that keeps underscore headers, logs at DEBUG and reports to its server."""
-
-    server: 'TrackingServer'
-
-    def make_environ(self) -> dict[str, Any]:
-        environ = super().make_environ()
-        for key, value in self.headers.items():
-            if '_' in key:  # the underscore spelling wins over the hyphen one (detector.md §2.2 precedence)
-                environ['HTTP_' + key.upper().replace('-', '_')] = value.replace('\r\n', '')
-        return environ
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.connection_opened(self)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:  # the client or our shutdown closed the connection: nothing left to flush
-            pass
-        finally:
-            self.server.connection_closed(self)
-
-    def run_wsgi(self) -> None:
-        self.server.request_started()
-        try:
-            super().run_wsgi()
-        finally:
-            try:
-                self.wfile.flush()  # the answer is buffered: it must be on the wire before shutdown may close
-            except OSError:
-                pass
-            self.server.request_finished()
-
-    def connection_dropped(self, error: BaseException, environ: dict[str, Any] | None = None) -> None:
-        # engine.io ends a WebSocket by raising ConnectionError; without this werkzeug would read the client's
-        # close frame as the next HTTP request and the client would wait 3 s for its close handshake
-        self.close_connection = True
-
-    def log_request(self, code: int | str = '-', size: int | str = '-') -> None:
-        log.debug('%s %s %s', self.command, getattr(self, 'path', '?'), code)
-
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
-        log.warning('http: ' + format, *args)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug('http: ' + format, *args)
-
-
-class TrackingServer(ThreadedWSGIServer):
-    """ThreadedWSGIServer that knows its open connections, their threads and the requests in flight."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._track_lock = threading.Condition()
-        self._connections: dict[socket.socket, threading.Thread] = {}
-        self._in_flight = 0
-        super().__init__(*args, **kwargs)
-
-    def connection_opened(self, handler: NodeRequestHandler) -> None:
-        with self._track_lock:
-            self._connections[handler.connection] = threading.current_thread()
-
-    def connection_closed(self, handler: NodeRequestHandler) -> None:
-        with self._track_lock:
-            self._connections.pop(handler.connection, None)
-            self._track_lock.notify_all()
-
-    def request_started(self) -> None:
-        with self._track_lock:
-            self._in_flight += 1
-
-    def request_finished(self) -> None:
-        with self._track_lock:
-            self._in_flight -= 1
-            self._track_lock.notify_all()
-
-    @property
-    def in_flight(self) -> int:
-        with self._track_lock:
-            return self._in_flight
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until no request is in flight; False if `timeout` passed first."""
-        deadline = time.monotonic() + timeout
-        with self._track_lock:
-            while self._in_flight > 0:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._track_lock.wait(remaining)
-            return True
-
-    def close_connections(self, timeout: float) -> None:
-        """Shut down every open connection (idle keep-alive ones included) and join their threads."""
-        with self._track_lock:
-            connections = dict(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        for thread in connections.values():
-            thread.join(max(0.0, deadline - time.monotonic()))
+ACCEPT_BATCH = 64
+FULL_LOG_INTERVAL = 10.0
 
 
 class HttpServer:
     """Serves a WSGI app on host:port in a thread named `name`; `shutdown(grace)` drains and joins it."""
 
-    def __init__(self, app: Any, host: str, port: int, name: str = 'http') -> None:
-        try:
-            # what werkzeug's make_server(threaded=True) builds, with our tracking subclass
-            self._server = TrackingServer(host, port, app, NodeRequestHandler)
-        except SystemExit:  # werkzeug exits on bind errors; turn that into an exception we can report
-            raise OSError(f'cannot listen on {host}:{port} (address in use or not available)') from None
+    def __init__(self, app: Callable[..., Any], host: str, port: int, name: str = 'http',
+                 limits: HttpLimits | None = None) -> None:
+        self.app = app
         self.host = host
+        self.name = name
+        self.limits = limits or HttpLimits()
+        family = socket.AF_INET6 if ':' in host else socket.AF_INET
+        try:
+            self._listener = socket.create_server((host, port), family=family, backlog=self.limits.backlog)
+        except OSError as e:
+            raise OSError(f'cannot listen on {host}:{port} ({e.strerror or e})') from None
+        self._listener.setblocking(False)
+        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self.stopping = False
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._lock = threading.Condition()
+        self._connections: set[Connection] = set()
+        self._in_flight = 0
+        self._full_logged = -FULL_LOG_INTERVAL
+        self._pool = ThreadPool(f'{name}-conn', idle_timeout=self.limits.thread_idle)
+        self._closer = Closer(f'{name}-closer', self.limits.linger)
         self._thread = threading.Thread(target=self._serve, name=name)
+
+    # ---- what connections call ------------------------------------------------------------------------
+
+    def request_started(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def request_finished(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._lock.notify_all()
+
+    def refuse(self, sock: socket.socket, answer: bytes) -> None:
+        self._closer.refuse(sock, answer)
+
+    # ---- state ----------------------------------------------------------------------------------------
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return int(self.address[1])
 
     @property
     def url(self) -> str:
         host = '127.0.0.1' if self.host in ('0.0.0.0', '') else self.host
+        host = '[::1]' if host == '::' else (f'[{host}]' if ':' in host else host)
         return f'http://{host}:{self.port}'
 
     @property
     def in_flight(self) -> int:
-        return self._server.in_flight
+        with self._lock:
+            return self._in_flight
 
-    def start(self) -> None:
-        self._thread.start()
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._connections)
 
-    def _serve(self) -> None:
-        try:
-            self._server.serve_forever(poll_interval=0.2)
-        except Exception:  # noqa: BLE001 - reported, the thread must not die silently
-            log.exception('http server crashed')
+    @property
+    def lingering(self) -> int:
+        """Refused connections the closer still holds."""
+        return self._closer.lingering
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
+    def stragglers(self) -> list[str]:
+        """Connection threads still running (after `shutdown`: stuck in the application past the grace)."""
+        return self._pool.alive()
+
+    # ---- accept loop ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._closer.start()
+        self._thread.start()
+
+    def _serve(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self._listener, selectors.EVENT_READ)
+        selector.register(self._wake_r, selectors.EVENT_READ)
+        try:
+            while not self._stop.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self._listener:
+                        self._accept_batch()
+        except Exception:  # noqa: BLE001 - reported; /healthz shows the dead thread
+            log.exception('http server crashed')
+        finally:
+            selector.close()
+
+    def _accept_batch(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, client = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    log.error('http: cannot accept (%s); retrying in 0.1 s', e.strerror)
+                    self._stop.wait(0.1)
+                return  # ECONNABORTED and friends: the client gave up
+            try:
+                if sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b'':
+                    sock.close()  # connected and closed already (port scans, health probes): no thread needed
+                    continue
+            except BlockingIOError:
+                pass  # the usual case: the request is still on its way
+            except OSError:
+                sock.close()
+                continue
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+            self._start_connection(sock, client)
+
+    def _start_connection(self, sock: socket.socket, client: Any) -> None:
+        with self._lock:
+            full = len(self._connections) >= self.limits.max_connections
+            if not full:
+                connection = Connection(sock, client, self.app, self.limits, self)
+                self._connections.add(connection)
+        if full:
+            now = time.monotonic()
+            if now - self._full_logged > FULL_LOG_INTERVAL:  # one line per interval, not one per connection
+                self._full_logged = now
+                log.warning('http: %d connections open (HTTP_MAX_CONNECTIONS); answering 503',
+                            self.limits.max_connections)
+            self._closer.refuse(sock, error_response(503, 'too many connections; try again later'))
+            return
+        self._pool.submit(lambda: self._run_connection(connection))
+
+    def _run_connection(self, connection: Connection) -> None:
+        try:
+            connection.serve()
+        finally:
+            with self._lock:
+                self._connections.discard(connection)
+                self._lock.notify_all()
+
+    # ---- shutdown -------------------------------------------------------------------------------------
+
+    def _close_idle(self, everything: bool) -> None:
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with connection.lock:
+                if connection.busy and not everything:
+                    continue
+                connection.closing = True
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in flight; False if `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._in_flight > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+            return True
+
     def shutdown(self, grace: float = 10.0) -> bool:
         """Stop accepting, let requests in flight finish within `grace`, close connections, join. True if drained."""
+        self.stopping = True
+        self._stop.set()
+        try:
+            self._wake_w.send(b'x')
+        except OSError:
+            pass
         if self._thread.is_alive():
-            self._server.shutdown()
             self._thread.join()
-        else:
-            self._server.server_close()
-        drained = self._server.wait_idle(grace)
+        self._listener.close()
+        self._close_idle(everything=False)
+        drained = self.wait_idle(grace)
         if not drained:
-            log.warning('%d request(s) still running after %.1f s; closing their connections',
-                        self._server.in_flight, grace)
-        self._server.close_connections(timeout=2.0)
+            log.warning('%d request(s) still running after %.1f s; closing their connections', self.in_flight, grace)
+        self._close_idle(everything=True)
+        self._pool.stop(timeout=2.0)
+        self._closer.stop()
+        self._wake_r.close()
+        self._wake_w.close()
         return drained

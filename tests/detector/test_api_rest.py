@@ -246,7 +246,7 @@ def test_outbox_mode_switches(node: DetectorNode) -> None:
 
 def test_operation_mode(node: DetectorNode) -> None:
     url = node.url + '/operation_mode'
-    assert requests.get(url, timeout=5).text == 'idle'
+    until(lambda: requests.get(url, timeout=5).text == 'idle', timeout=10)  # the startup worker sets idle after load
     assert requests.put(url, data='"detecting"', timeout=5).json() == 'OK'
     assert requests.get(url, timeout=5).text == 'detecting'
     assert requests.get(node.url + '/about', timeout=5).json()['operation_mode'] == 'detecting'

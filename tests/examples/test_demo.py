@@ -67,3 +67,28 @@ def test_demo_fails_cleanly_when_its_port_is_taken(tmp_path: Path) -> None:
         taken = busy.getsockname()[1]
         code = main(['--loop-port', str(taken), '--port', '0', '--data', str(tmp_path)], stop=threading.Event())
     assert code == 1
+
+
+@pytest.mark.timeout(120)
+def test_demo_cycle_closes_the_loop_in_a_subprocess(tmp_path: Path) -> None:
+    """Issue 14: `loopnode demo --cycle` from a fresh data folder runs detect → upload → annotate → train →
+    convert → deploy → detect, logs each of the 8 steps with its timing, and exits 0 once the detector serves
+    the new model (color_blobs_lut) with correct detections on a fresh image."""
+    result = subprocess.run([sys.executable, '-m', 'loopnode', 'demo', '--cycle', '--port', '0', '--loop-port', '0',
+                             '--data', str(tmp_path / 'demo')], capture_output=True, text=True, timeout=110)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    for k in range(1, 9):
+        assert f'cycle {k}/8' in output
+    assert 'cycle complete' in output and '(color_blobs_lut)' in output
+    assert 'all matching the image' in output
+
+
+def test_a_cycle_step_without_its_node_fails_naming_the_step(tmp_path: Path) -> None:
+    """`--cycle` fails with the step named: here `begin training` when no trainer runs."""
+    from loopnode.demo.cycle import Cycle, CycleError
+    from loopnode.demo.nodes import DemoNodes
+
+    demo = DemoNodes(tmp_path, '127.0.0.1', 0, 0, missing={'trainer': 'not installed'})
+    with pytest.raises(CycleError, match='step "begin training" failed: the trainer is not running: not installed'):
+        Cycle(demo, threading.Event()).begin_training()
