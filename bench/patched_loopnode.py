@@ -24,7 +24,21 @@ def compactjson() -> None:
     api_rest.json_response = json_response  # type: ignore[assignment]
 
 
-PATCHES: dict[str, Callable[[], None]] = {'compactjson': compactjson}
+def trimloop() -> None:
+    """Experiment: malloc_trim(0) once a second on a thread of its own (what glibc would give back)."""
+    import ctypes
+    import threading
+
+    libc = ctypes.CDLL('libc.so.6')
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(1.0):
+            libc.malloc_trim(0)
+    threading.Thread(target=run, name='bench-trim', daemon=True).start()
+
+
+PATCHES: dict[str, Callable[[], None]] = {'compactjson': compactjson, 'trimloop': trimloop}
 
 
 def main(argv: list[str]) -> int:

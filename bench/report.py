@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-SECTION_TITLE = '## Detector: loopnode vs learning_loop_node 0.27.0 (`make bench`)'
+SECTION_TITLE = '## Round two (issue 16): every node type vs learning_loop_node 0.27.0 (`make bench`)'
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,21 @@ METRICS = [
     Metric('batch8_p50', 'Socket.IO batch_detect 8 raw, median', 'ms', 'lower'),
     Metric('batch8_p95', 'Socket.IO batch_detect 8 raw, p95', 'ms', 'lower'),
     Metric('idle_rss', 'RSS idle (model loaded)', 'MiB', 'lower'),
-    Metric('load_rss', 'RSS after the load', 'MiB', 'lower'),
+    Metric('load_rss', 'RSS right after the load', 'MiB', 'lower'),
+    Metric('settled_rss', 'RSS 2 s after the load', 'MiB', 'lower'),
     Metric('idle_cpu', 'CPU while idle', 's', 'lower'),
     Metric('start_readyz', 'start → /readyz 200', 's', 'lower'),
     Metric('start_detect', 'start → first successful /detect', 's', 'lower'),
     Metric('outbox_drain', 'outbox drain, 1,000 images', 'img/s', 'higher'),
+    Metric('ann_p50', 'annotator handle_user_input round trip via devloop, median', 'ms', 'lower'),
+    Metric('ann_p95', 'annotator handle_user_input round trip via devloop, p95', 'ms', 'lower'),
+    Metric('ann_floor_p50', 'floor: instant-ack client (threaded Client / AsyncClient), median', 'ms', 'lower'),
+    Metric('ann_idle_rss', 'annotator RSS idle (connected)', 'MiB', 'lower'),
+    Metric('ann_load_rss', 'annotator RSS after the round trips', 'MiB', 'lower'),
+    Metric('trainer_wall', 'trainer begin_training → idle, 200 images (bench/trainer_bench.py)', 's', 'lower'),
+    Metric('trainer_idle_rss', 'trainer RSS idle (connected)', 'MiB', 'lower'),
+    Metric('conv_wall', 'converter start → 20 models converted', 's', 'lower'),
+    Metric('conv_idle_rss', 'converter RSS idle (after the pass)', 'MiB', 'lower'),
 ]
 
 # (metric key, comparison, bound, label) — ratio loopnode / upstream, measured in the same run.
@@ -43,9 +53,15 @@ GOALS = [
     ('rest_c1_rps', '>=', 1.7, 'REST c=1 throughput ≥ 1.7×'),
     ('sio_raw_p50', '<=', 0.8, 'Socket.IO raw-array latency ≤ 0.8×'),
     ('sio_jpeg_p50', '<=', 0.8, 'Socket.IO JPEG latency ≤ 0.8×'),
-    ('idle_rss', '<=', 0.7, 'idle RSS ≤ 0.7×'),
+    ('idle_rss', '<=', 0.65, 'detector idle RSS ≤ 0.65×'),
+    ('settled_rss', '<=', 1.0, 'detector RSS after the load (2 s later) ≤ 1.0×'),
+    ('batch8_p50', '<=', 0.8, 'Socket.IO batch_detect 8 ≤ 0.8×'),
     ('idle_cpu', '<=', 1.0, 'idle CPU ≤ 1×'),
     ('start_detect', '<=', 0.5, 'start-to-ready ≤ 0.5×'),
+    ('ann_p50', '<=', 0.8, 'annotator round trip ≤ 0.8×'),
+    ('ann_idle_rss', '<=', 0.7, 'annotator idle RSS ≤ 0.7×'),
+    ('trainer_wall', '<=', 0.5, 'trainer begin_training → idle ≤ 0.5×'),
+    ('trainer_idle_rss', '<=', 0.7, 'trainer idle RSS ≤ 0.7×'),
 ]
 
 
@@ -114,7 +130,7 @@ def machine() -> str:
 
 
 def write_section(path: Path, body: str, variant: str = '') -> None:
-    """Replace (or add) our section of RESULTS.md, keeping every other section (e.g. "Outbox drain").
+    """Replace (or append) our section of RESULTS.md, keeping every other section (earlier rounds, "Outbox drain").
 
     A run with proposals or another client (`variant`) gets its own section, so the plain run stays.
     """
@@ -128,7 +144,7 @@ def write_section(path: Path, body: str, variant: str = '') -> None:
             break
     else:
         position = [i for i, c in enumerate(chunks) if c.startswith(SECTION_TITLE)]
-        insert_at = position[-1] + 1 if position else (1 if chunks and not chunks[0].startswith('## ') else 0)
+        insert_at = position[-1] + 1 if position else len(chunks)  # a new round goes after the earlier ones
         chunks.insert(insert_at, section)
     if chunks and not chunks[0].startswith('## ') and not chunks[0].endswith('\n\n'):
         chunks[0] = chunks[0].rstrip('\n') + '\n\n'

@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import procs
+import nodes
 import report
 from load import SioClient, async_round_trips, check_batch, median, percentile, rest_load, start_to_ready
 from photo import decoded, photo_jpeg
 
 log = logging.getLogger('bench')
 IMPLS = ('loopnode', 'upstream')
+SETTLED_AFTER_LOAD = 2.0  # seconds without traffic before the second RSS figure (loopnode trims its heap then)
 STARTERS: dict[str, procs.Starter] = {'loopnode': procs.loopnode_detector, 'upstream': procs.upstream_detector}
 PACKAGES = ['learning_loop_node', 'loopnode', 'flask', 'flask-socketio', 'python-socketio', 'python-engineio',
             'simple-websocket', 'werkzeug', 'fastapi', 'uvicorn', 'uvloop', 'numpy', 'pillow']
@@ -89,22 +91,44 @@ class Bench:
         try:
             procs.wait_http(self.loop.url + '/api/status', proc=self.loop)
             self.model_zip = procs.fetch_model_zip(self.loop.url)
-            self.measure_starts()
-            nodes = {impl: self.node(impl, 'main') for impl in self.impls}
-            try:
-                for impl, node in nodes.items():
-                    start_to_ready(node, self.jpeg)
-                self.measure_idle(nodes)
-                self.measure_load(nodes)
-                for impl, node in nodes.items():
-                    self.results[impl]['load_rss'] = procs.rss_mib(node.pid)
-            finally:
-                for node in nodes.values():
-                    node.stop()
+            if not self.args.nodes_only:
+                self.measure_detectors()
+            if not self.args.skip_nodes:
+                self.measure_other_nodes()
         finally:
             self.loop.stop()
         if not self.args.skip_drain:
             self.measure_drain()
+        if not self.args.skip_nodes and self.impls == list(IMPLS):
+            self.measure_trainer()
+
+    def measure_detectors(self) -> None:
+        self.measure_starts()
+        detectors = {impl: self.node(impl, 'main') for impl in self.impls}
+        try:
+            for impl, node in detectors.items():
+                start_to_ready(node, self.jpeg)
+            self.measure_idle(detectors)
+            self.measure_load(detectors)
+            for impl, node in detectors.items():
+                self.results[impl]['load_rss'] = procs.rss_mib(node.pid)
+            time.sleep(SETTLED_AFTER_LOAD)
+            for impl, node in detectors.items():
+                self.results[impl]['settled_rss'] = procs.rss_mib(node.pid)
+        finally:
+            for node in detectors.values():
+                node.stop()
+
+    def measure_other_nodes(self) -> None:
+        """Annotator (both) and converter (loopnode only: upstream 0.27.0 has none) against the same devloop."""
+        assert self.loop is not None
+        a = self.args
+        figures = nodes.annotator_bench(self.loop.url, self.work, self.impls, free_port, a.rounds, a.ann_n, a.settle)
+        for impl, values in figures.items():
+            self.results[impl].update(values)
+        if 'loopnode' in self.impls:
+            self.results['loopnode'].update(nodes.converter_bench(self.loop.url, self.work, free_port,
+                                                                  a.conv_repeats, a.settle))
 
     def measure_starts(self) -> None:
         ready: dict[str, list[float]] = {i: [] for i in IMPLS}
@@ -181,6 +205,24 @@ class Bench:
                 self.results[impl][f'sio_{name}_p50' if name != 'batch8' else 'batch8_p50'] = median(values)
                 self.results[impl][f'sio_{name}_p95' if name != 'batch8' else 'batch8_p95'] = percentile(values, 0.95)
 
+    def measure_trainer(self) -> None:
+        """bench/trainer_bench.py (the trainer engineer's script, its own devloop): begin_training → idle, RSS."""
+        script = procs.ROOT / 'bench' / 'trainer_bench.py'
+        if not script.exists():
+            return
+        argv = [str(procs.LOOPNODE_PYTHON), str(script), '--images', str(self.args.trainer_images), '--rounds',
+                str(self.args.trainer_rounds), '--idle', str(self.args.settle), '--no-write']
+        result = subprocess.run(argv, cwd=procs.ROOT, capture_output=True, text=True, timeout=1200)
+        lines = [line for line in result.stdout.splitlines() if line.startswith('{')]
+        if result.returncode != 0 or not lines:
+            log.warning('trainer_bench.py failed (%s): %s', result.returncode, result.stderr[-2000:])
+            return
+        figures = json.loads(lines[-1])
+        for impl in IMPLS:
+            self.results[impl]['trainer_wall'] = median(figures[impl]['wall'])
+            self.results[impl]['trainer_idle_rss'] = median(figures[impl]['rss'])
+        log.info('trainer: %s', figures)
+
     def measure_drain(self) -> None:
         script = procs.ROOT / 'bench' / 'outbox_drain.py'
         if not script.exists() or 'loopnode' not in self.impls:
@@ -245,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--sio-client', choices=('threaded', 'async'), default='threaded',
                         help='threaded: python-socketio Client (websocket-client, masks in Python); async: '
                         'AsyncClient over aiohttp as rosys, run from .venv-upstream (bench/sio_client_async.py)')
+    parser.add_argument('--ann-n', type=int, default=100, help='annotator handle_user_input calls per round')
+    parser.add_argument('--conv-repeats', type=int, default=3, help='converter passes over 20 models (fresh each)')
+    parser.add_argument('--trainer-images', type=int, default=200, help='images per training (trainer bench)')
+    parser.add_argument('--trainer-rounds', type=int, default=2, help='trainings per trainer')
+    parser.add_argument('--skip-nodes', action='store_true', help='detectors only (no annotator, converter, trainer)')
+    parser.add_argument('--nodes-only', action='store_true', help='annotator, converter and trainer only (no detectors)')
     parser.add_argument('--only', choices=('both', *IMPLS), default='both')
     parser.add_argument('--patches', default='', help='run loopnode with proposed changes (bench/patched_loopnode.py), '
                         'e.g. compactjson; the table is then not written to RESULTS.md unless --write-patched')
@@ -258,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.idle, args.rounds, args.rest_seconds, args.sio_n, args.batch_n, args.starts = 10, 1, 2, 50, 10, 1
+        args.ann_n, args.conv_repeats, args.trainer_rounds = 50, 1, 1
         args.no_write, args.skip_drain = True, True
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     for python in (procs.LOOPNODE_PYTHON, procs.UPSTREAM_PYTHON):

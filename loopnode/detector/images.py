@@ -10,11 +10,13 @@ from __future__ import annotations
 import io
 import math
 import struct
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import simplejpeg
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 RAW_DTYPES: dict[str, np.dtype] = {name: np.dtype(name) for name in ('uint8', 'uint16', 'float32')}
 EXIF_ORIENTATION = 0x0112
@@ -40,6 +42,7 @@ def open_encoded(data: bytes | memoryview, max_pixels: int) -> Image.Image:
     """Open and fully decode an encoded image (any Pillow format); ImageError with the reason on failure."""
     if len(data) == 0:
         raise ImageError('empty file')
+    from PIL import Image, UnidentifiedImageError  # on first use: plain JPEGs never need Pillow (~2.5 MiB RSS)
     try:
         image = Image.open(io.BytesIO(data))
         _check_pixels(image.width, image.height, max_pixels)
@@ -62,6 +65,7 @@ def decode_encoded(data: bytes | memoryview, max_pixels: int) -> np.ndarray:
         if pixels is not None:
             return pixels
     image = open_encoded(data, max_pixels)
+    from PIL import ImageOps
     try:
         if image.getexif().get(EXIF_ORIENTATION, 1) not in (1, None):
             image = ImageOps.exif_transpose(image)
@@ -92,6 +96,7 @@ def _needs_rotation(data: bytes | memoryview) -> bool:
     """True if the JPEG carries an EXIF orientation other than 1 (Pillow reads only the header for this)."""
     if b'Exif' not in bytes(data[:65536]):
         return False
+    from PIL import Image
     try:
         with Image.open(io.BytesIO(data)) as image:
             return image.getexif().get(EXIF_ORIENTATION, 1) not in (1, None)

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from ..data import AboutResponse, DetectorStatus, OperationMode, VersionMode
+from ..service.memory import HeapTrimmer
 from ..service.node import EXIT_FATAL, EXIT_RESTART, NodeService
 from ..service.workers import PeriodicWorker, Worker
 from ..settings import Settings
@@ -54,6 +55,7 @@ class DetectorNode(NodeService):
         self.pipeline = DetectionPipeline(self.model_manager.slot, self.outbox, self.relevance,
                                           on_restart=lambda: self.request_exit(EXIT_RESTART),
                                           registry=self.registry)
+        self.heap_trimmer = HeapTrimmer()
         self.repeat = PeriodicWorker('repeat', self._repeat_cycle, lambda: self.settings.loop_poll_interval,
                                      muted=lambda: self.loop_muted)
         self.add_worker(self.status_sender)
@@ -61,6 +63,7 @@ class DetectorNode(NodeService):
         for worker in self.outbox.workers:
             self.add_worker(worker)
         self.add_worker(Worker('startup', self._finish_startup, supervised=False))
+        self.add_worker(Worker('heap-trim', self.heap_trimmer.run))
         register_rest_routes(self)
         register_socketio_handlers(self)
         register_detector_page(self)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import platform
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -235,3 +236,16 @@ def test_token_protects_socketio(start_node: StartNode) -> None:
         assert sio.call('detect', {'image': raw_image()}, timeout=10)['box_detections']
     finally:
         sio.disconnect()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='malloc_trim is glibc only')
+def test_large_socketio_messages_lead_to_one_heap_trim(node: DetectorNode, client: socketio.Client) -> None:
+    """Issue 16: a batch of large raw frames makes the heap-trim worker give freed memory back once the burst
+    is over; small frames do not."""
+    before = node.heap_trimmer.trims
+    assert 'items' in client.call('batch_detect', {'images': [raw_image()] * 2}, timeout=10)
+    assert node.heap_trimmer.due() is False  # small frames: nothing noted
+    big = raw_image(480, 640)  # 921,600 bytes, above the 512 KiB threshold
+    answer = client.call('batch_detect', {'images': [big, big], 'autoupload': 'disabled'}, timeout=10)
+    assert len(answer['items']) == 2
+    until(lambda: node.heap_trimmer.trims > before, timeout=10, message='heap trimmed after the burst')

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from flask import Flask
 from flask_socketio import SocketIO
 
+from ...service.memory import HeapTrimmer
 from ...settings import Settings
 from ..pipeline import DetectionPipeline
 from .clients import ClientSet
@@ -31,6 +32,9 @@ class DetectorApi(Protocol):
 
     @property
     def sio_clients(self) -> ClientSet: ...
+
+    @property
+    def heap_trimmer(self) -> HeapTrimmer: ...
 
     @property
     def operation_mode(self) -> str: ...

@@ -42,6 +42,7 @@ def register_socketio_handlers(node: DetectorApi) -> None:
     sio = node.socketio
     clients = node.sio_clients
     max_pixels = node.settings.max_image_pixels
+    trimmer = node.heap_trimmer
 
     def handler(event: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
         """Register `fn` for `event`; ApiError/ParameterError become error acks, anything else is logged."""
@@ -89,6 +90,7 @@ def register_socketio_handlers(node: DetectorApi) -> None:
         params = _params(payload)
         node.pipeline.check_ready()
         image, stored = _image(payload)
+        trimmer.note(image.nbytes)
         return with_shape_objects(node.pipeline.detect(image, stored, params))
 
     @handler('batch_detect')
@@ -107,13 +109,15 @@ def register_socketio_handlers(node: DetectorApi) -> None:
                 raise ApiError(400, f'{IMAGES_ERROR}item {index}: {e}') from None
             images.append(image)
             stored.append(keep)
+        trimmer.note(sum(image.nbytes for image in images))
         answers = node.pipeline.batch_detect(images, stored, params) if images else []
         return {'items': [with_shape_objects(answer) for answer in answers]}
 
     @handler('upload')
     def upload(data: Any = None, *_extra: Any) -> dict[str, Any]:
         payload = _payload(data, 'upload')
-        _, stored = _image(payload)
+        image, stored = _image(payload)
+        trimmer.note(image.nbytes)
         priority = parse_bool('upload_priority', payload.get('upload_priority'))
         metadata = node.pipeline.upload_metadata(payload.get('metadata'))
         node.pipeline.store(stored, metadata, priority)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Union
 
 import numpy as np
-from PIL import Image
 
 from ..images import is_jpeg
 
@@ -52,6 +51,7 @@ def check_encodable(image: np.ndarray) -> None:
 
 def encode_jpeg(image: ImageInput) -> bytes:
     """JPEG bytes for an array (quality 90) or encoded bytes (JPEG as is, anything else converted)."""
+    from PIL import Image  # on first use: a detector that only stores JPEG originals never loads Pillow (~2.5 MiB)
     if isinstance(image, np.ndarray):
         check_encodable(image)
         array = image
