@@ -96,7 +96,7 @@ class TrainingController:
             if active is not None:
                 return refused(f'training {active.training.id} is still active')
             if self.record_file.exists():
-                return refused('a persisted training is still active (waiting to be resumed)')
+                return refused(f'training {self.record_file.stored_id()} is still active')  # waits for its resume
             if self._shutdown:
                 return refused('the trainer is shutting down')
             try:

@@ -38,7 +38,8 @@ def test_begin_while_a_record_awaits_resume_is_refused(harness: Harness) -> None
     until(node.loop_connected)  # muted: no status, so devloop knows it by sid only
     sid = until(lambda: admin_get(harness.loop, '/nodes')['nodes'])[0]['sid']
     ack = requests.post(f'{harness.loop.url}/admin/trainers/{sid}/begin_training', json={}, timeout=20).json()['ack']
-    assert ack['success'] is False and ack['payload'] == 'refused'
+    stored_id = json.loads(node.controller.record_file.path.read_text())['id']
+    assert ack == {'success': False, 'error_msg': f'training {stored_id} is still active', 'payload': 'refused'}
     assert folder.is_dir() and node.controller.record_file.exists() and node.controller.active is None
 
 
