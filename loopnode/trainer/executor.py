@@ -54,9 +54,13 @@ class Executor:
             self._log = open(self.log_path, 'ab')  # noqa: SIM115 - closed by wait/stop
             child_env = dict(self._environ)
             child_env.update(env or {})
-            self._process = subprocess.Popen(args, cwd=self.path, env=child_env, stdin=subprocess.DEVNULL,
-                                             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-                                             close_fds=True)
+            try:
+                self._process = subprocess.Popen(args, cwd=self.path, env=child_env, stdin=subprocess.DEVNULL,
+                                                 stdout=self._log, stderr=subprocess.STDOUT,
+                                                 start_new_session=True, close_fds=True)
+            except BaseException:
+                self._close_log()
+                raise
             _write_pid_file(self.path / PID_FILE, self._process.pid)
             log.info('started %s (pid %d) in %s', shlex.join(args), self._process.pid, self.path)
         if self._owner is not None:

@@ -93,3 +93,17 @@ def test_finished_executors_do_not_pile_up(tmp_path: Path) -> None:
     executors.stop_all(grace=2)
     until(lambda: not alive(pid), timeout=5)
     assert not first.is_running()
+
+
+def test_a_command_that_cannot_start_leaves_no_open_log(tmp_path: Path) -> None:
+    """§7: `start` of a missing program raises, and the log file it opened for the child is closed again."""
+    executor = Executor(tmp_path / 'run')
+    before = len(os.listdir('/proc/self/fd'))
+    for _ in range(5):
+        try:
+            executor.start(['/nonexistent/program'])
+            raise AssertionError('expected the start to fail')
+        except FileNotFoundError:
+            pass
+    assert executor._log is None
+    assert len(os.listdir('/proc/self/fd')) <= before
