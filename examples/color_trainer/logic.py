@@ -46,6 +46,7 @@ class ColorTrainerLogic(TrainerLogic):
     def __init__(self) -> None:
         super().__init__(MODEL_FORMAT)
         self._reported: str | None = None  # result.json content already sent as a best state
+        self._log_start = 0  # size of the (appended) executor log when this attempt's process started
 
     # ---- reported ------------------------------------------------------------------------------------
 
@@ -86,10 +87,15 @@ class ColorTrainerLogic(TrainerLogic):
     def _command(self, resume: bool) -> list[str]:
         return [sys.executable, '-m', TRAIN_MODULE, '--folder', str(self._folder), *(['--resume'] if resume else [])]
 
+    def _start(self, resume: bool) -> None:
+        log_path = self.executor.log_path
+        self._log_start = log_path.stat().st_size if log_path.exists() else 0
+        self.executor.start(self._command(resume=resume))
+
     def _start_training_from_scratch(self) -> None:
         self._write_input()
         self._reported = None
-        self.executor.start(self._command(resume=False))
+        self._start(resume=False)
 
     def _start_training_from_base_model(self) -> None:
         """A colour model is refitted from all images: the base model is not needed (it stays on disk)."""
@@ -100,10 +106,17 @@ class ColorTrainerLogic(TrainerLogic):
 
     def _resume(self) -> None:
         log.info('training %s: resuming from %s', self.training.id, CHECKPOINT_FILE)
-        self.executor.start(self._command(resume=True))
+        self._start(resume=True)
 
     def _get_executor_error_from_log(self) -> str | None:
-        for line in reversed(self.executor.get_log_by_lines(LOG_TAIL)):
+        """`training failed:` of this attempt only: the log also holds the lines of earlier, failed attempts."""
+        try:
+            with open(self.executor.log_path, 'rb') as f:
+                f.seek(self._log_start)
+                lines = f.read().decode(errors='replace').splitlines()[-LOG_TAIL:]
+        except FileNotFoundError:
+            lines = []
+        for line in reversed(lines):
             if 'training failed:' in line:
                 return line.split('training failed:', 1)[1].strip()
         return super()._get_executor_error_from_log()

@@ -96,7 +96,7 @@ class TrainingController:
             if active is not None:
                 return refused(f'training {active.training.id} is still active')
             if self.record_file.exists():
-                return refused('a persisted training is still active (waiting to be resumed)')
+                return refused(f'training {self.record_file.stored_id()} is still active')  # waits for its resume
             if self._shutdown:
                 return refused('the trainer is shutting down')
             try:
@@ -189,11 +189,11 @@ class TrainingController:
             log.exception('could not send the status after cleanup')
 
     def _on_end(self, active: ActiveTraining, exit_code: int | None) -> None:
-        with self._ref_lock:
-            if self._active is active:
+        with self._ref_lock:  # a new training can only start once this one is detached and its slot released
+            if self._active is active:  # else not ours any more: leave the current one's binding and slot alone
+                self.logic._attach_training(None)
+                self.slot.release()
                 self._active = None
-        self.logic._attach_training(None)
-        self.slot.release()
         if exit_code is not None:
             self.request_exit(exit_code)
         elif active.cleaned_up.is_set() and self.settings.restart_after_training and not active.shutting_down:

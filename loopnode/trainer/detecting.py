@@ -64,6 +64,7 @@ def run_detection_batches(active: ActiveTraining, logic: ExecutorLogic, info: Mo
                           images: list[tuple[str, Path]]) -> int:
     """`_detect` per batch → `detections_{k}.json`; returns the number of files written."""
     io = active.io
+    io.delete_detections()  # files of an earlier attempt (retry, crash) must not be uploaded with these
     if not images:
         io.save_detections([], 0)
         return 1

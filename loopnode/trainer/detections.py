@@ -41,6 +41,7 @@ def upload_detections(active: ActiveTraining, batch_size: int = UPLOAD_BATCH) ->
             offset += batch_size
             if offset < len(items):
                 io.save_detection_cursor(index, offset)
+            active.cancel.check()  # after the cursor: a batch the Loop accepted is never posted again
         index, offset = index + 1, 0
         io.save_detection_cursor(index, offset)
     log.info('uploaded %d detections from %d files', posted, files)
@@ -53,7 +54,6 @@ def _post(active: ActiveTraining, batch: list[dict]) -> None:
                                     cancel=active.cancel.event)
     except requests.RequestException as e:
         raise DetectionUploadError(f'could not upload detections: {type(e).__name__}: {e}') from None
-    active.cancel.check()  # answered after an abort: the cursors stay where they were
     if response.status_code != 200:
         raise DetectionUploadError(f'could not upload detections. HTTP {response.status_code}: '
                                    f'{response.text[:300]}')

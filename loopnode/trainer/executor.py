@@ -39,6 +39,7 @@ class Executor:
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._lock = threading.Lock()
+        self._owner: ExecutorSet | None = None  # the set that stops it on abort; rejoined on every start
         _ALL.add(self)
 
     def start(self, cmd: Sequence[str] | str, env: Mapping[str, str] | None = None) -> None:
@@ -53,11 +54,17 @@ class Executor:
             self._log = open(self.log_path, 'ab')  # noqa: SIM115 - closed by wait/stop
             child_env = dict(self._environ)
             child_env.update(env or {})
-            self._process = subprocess.Popen(args, cwd=self.path, env=child_env, stdin=subprocess.DEVNULL,
-                                             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-                                             close_fds=True)
+            try:
+                self._process = subprocess.Popen(args, cwd=self.path, env=child_env, stdin=subprocess.DEVNULL,
+                                                 stdout=self._log, stderr=subprocess.STDOUT,
+                                                 start_new_session=True, close_fds=True)
+            except BaseException:
+                self._close_log()
+                raise
             _write_pid_file(self.path / PID_FILE, self._process.pid)
             log.info('started %s (pid %d) in %s', shlex.join(args), self._process.pid, self.path)
+        if self._owner is not None:
+            self._owner.add(self)  # it may have been dropped from the set while it was finished
 
     @property
     def pid(self) -> int | None:
@@ -171,7 +178,10 @@ class ExecutorSet:
         self._lock = threading.Lock()
 
     def add(self, executor: Executor) -> Executor:
+        """Track `executor`; finished ones are dropped (an executor rejoins when it is started again)."""
+        executor._owner = self
         with self._lock:
+            self._executors = [e for e in self._executors if e is not executor and e.is_running()]
             self._executors.append(executor)
         return executor
 

@@ -131,6 +131,14 @@ class RecordFile:
     def exists(self) -> bool:
         return self.path.exists()
 
+    def stored_id(self) -> str:
+        """The `id` in the file without parsing the whole record (`unknown` if unreadable); no side effects."""
+        try:
+            value = json.loads(self.path.read_text()).get('id')
+        except (OSError, ValueError, AttributeError):
+            return 'unknown'
+        return value if isinstance(value, str) else 'unknown'
+
     def save(self, training: Training) -> None:
         atomic_write_json(self.path, training.to_dict())
 

@@ -71,6 +71,8 @@ def step_after(state: State) -> Step | None:
 
 def resume_state(state: State) -> State:
     """Where a training stored (or shown) in `state` resumes: transient states fall back to their start."""
+    if state is State.Preparing:  # defined but never used: no step follows it
+        return State.Initialized
     step = STEP_DURING.get(state)
     return step.start if step is not None else state
 

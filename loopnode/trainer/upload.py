@@ -16,7 +16,7 @@ import requests
 
 from ..fsutil import atomic_write_bytes
 from .active import ActiveTraining
-from .errors import CriticalError, ModelUploadFailedError
+from .errors import CriticalError, ModelUploadFailedError, TrainingCancelled
 from .protocols import StepLogic
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,9 @@ def upload_all_formats(active: ActiveTraining, logic: StepLogic) -> str:
         for fmt in pending:
             active.cancel.check()
             model_id = upload_format(active, fmt, by_format[fmt], model_json)
-            active.cancel.check()  # an upload answered after an abort is discarded
-            if model_id is not None:
+            if active.aborted:
+                raise TrainingCancelled()  # an upload answered after an abort is discarded
+            if model_id is not None:  # also on shutdown: the resumed training must not upload it again
                 io.save_uploaded_model_uuid(model_id)
             io.mark_format_uploaded(fmt)
             log.info('uploaded format %s (model %s)', fmt, model_id or io.uploaded_model_uuid())

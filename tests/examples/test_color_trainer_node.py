@@ -103,3 +103,24 @@ def test_killing_the_training_process_mid_fit_resumes_from_the_checkpoint(loop: 
     model = until(lambda: _new_version(loop), timeout=60, message='model uploaded after the resume')
     assert 'color_blobs' in model['formats']
     assert 'resuming at image' in log_path.read_text()
+
+
+@pytest.mark.timeout(90)
+def test_a_retry_after_a_failed_attempt_is_not_failed_by_the_old_log_line(loop: DevLoop, node: Any) -> None:
+    """The executor log is appended across attempts: the `training failed:` line of a failed attempt must not
+    fail the retry that succeeds (it would be retried forever)."""
+    from loopnode.examples.color_trainer.dataset import INPUT_FILE, TrainingInput
+    _begin(loop, node, seconds_per_image=1.0, checkpoint_every=1)
+    logic = node.logic
+    until(lambda: logic.training_active and (logic.training.training_path / CHECKPOINT_FILE).exists(), timeout=30,
+          message='first checkpoint')
+    folder = logic.training.training_path
+    image = Path(TrainingInput.read(folder / INPUT_FILE).in_sets('train', 'val')[-1].path)
+    hidden = image.with_name(image.name + '.hidden')
+    image.rename(hidden)
+    until(lambda: logic.training_active and logic.errors.has_error_for('run_training'), timeout=30,
+          message='the attempt without the image failed')
+    assert 'training failed:' in (folder / 'last_training.log').read_text()
+    hidden.rename(image)
+    model = until(lambda: _new_version(loop), timeout=60, message='model uploaded after the retry')
+    assert 'color_blobs' in model['formats']

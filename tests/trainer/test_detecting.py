@@ -152,3 +152,45 @@ def test_cleanup_removes_everything(harness: Harness) -> None:
     until(lambda: not node.controller.record_file.exists() and node.controller.active is None, timeout=5)
     assert not list(Path(folder).glob('detection*'))
     assert state_of(node) == 'idle'
+
+
+def test_shutdown_after_an_accepted_batch_keeps_its_cursor(harness: Harness, monkeypatch) -> None:
+    """§6.7, §5.3: a batch the Loop accepted just as shutdown began is stored in the cursor, so the resumed
+    upload does not post it a second time."""
+    from loopnode.trainer.errors import TrainingCancelled
+    node = harness.connected(harness.node(start=True))
+    seed_record(harness, 'someone-else', 'detected', data=harness.tmp_path / 'other')
+    record_file = RecordFile(harness.tmp_path / 'other', 'someone-else')
+    active = ActiveTraining(record_file.load(), node, record_file)
+    ids = requests.get(f'{harness.loop.url}/api/zauberzeug/projects/demo/data', timeout=5).json()['image_ids']
+    active.io.save_detections([{'image_id': i} for i in ids[:4]], 0)
+    before = len(posted_detections(harness.loop))
+    real_post = node.loop_http.post
+
+    def post_then_shut_down(*args, **kwargs):
+        response = real_post(*args, **kwargs)
+        active.begin_shutdown()  # SIGTERM arrives while the answer is on its way
+        return response
+    monkeypatch.setattr(node.loop_http, 'post', post_then_shut_down)
+    try:
+        upload_detections(active, batch_size=2)
+        raise AssertionError('expected the shutdown to cancel the upload')
+    except TrainingCancelled:
+        pass
+    monkeypatch.setattr(node.loop_http, 'post', real_post)
+    resumed = ActiveTraining(record_file.load(), node, record_file)
+    assert upload_detections(resumed, batch_size=2) == 2
+    posted = [d['payload']['image_id'] for d in posted_detections(harness.loop)[before:]]
+    assert sorted(posted) == sorted(ids[:4])
+
+
+def test_detecting_again_drops_detection_files_of_an_earlier_attempt(harness: Harness) -> None:
+    """§6.6: a detecting step that is run again (retry, or resume after a crash) starts from no detection
+    files, so a file left by the earlier attempt is never uploaded."""
+    stale = '00000000-0000-0000-0000-00000000dead'
+    node = harness.connected(harness.node(ScriptedLogic()))
+    seed_record(harness, node.uuid, 'train_model_uploaded', model_uuid_for_detecting=DEMO_MODELS['1.1'],
+                files={'detections_1.json': json.dumps([{'image_id': stale}])})
+    until(lambda: not node.controller.record_file.exists() and node.controller.active is None, timeout=15)
+    posted = [d['payload']['image_id'] for d in posted_detections(harness.loop)]
+    assert len(posted) == 10 and stale not in posted

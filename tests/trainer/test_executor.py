@@ -74,3 +74,36 @@ def test_stale_group_of_a_killed_node_is_killed(tmp_path: Path) -> None:
     (tmp_path / 'training' / PID_FILE).write_text(f'{os.getpid()} 1')  # a reused pid: wrong start time
     assert kill_stale_executors(tmp_path) == 0 and alive(os.getpid())
     assert pid
+
+
+def test_finished_executors_do_not_pile_up(tmp_path: Path) -> None:
+    """§7: a logic that calls `new_executor` per detection batch must not grow the set without end; an executor
+    dropped from it while finished is tracked again (and killed on abort) once it is started again."""
+    executors = ExecutorSet()
+    first = executors.add(Executor(tmp_path / 'batch'))
+    first.start(['true'])
+    first.wait(10)
+    for n in range(20):
+        executor = executors.add(Executor(tmp_path / f'batch{n}'))
+        executor.start(['true'])
+        executor.wait(10)
+    assert len(executors.all()) <= 2
+    first.start(['sleep', '30'])
+    pid = first.pid
+    executors.stop_all(grace=2)
+    until(lambda: not alive(pid), timeout=5)
+    assert not first.is_running()
+
+
+def test_a_command_that_cannot_start_leaves_no_open_log(tmp_path: Path) -> None:
+    """§7: `start` of a missing program raises, and the log file it opened for the child is closed again."""
+    executor = Executor(tmp_path / 'run')
+    before = len(os.listdir('/proc/self/fd'))
+    for _ in range(5):
+        try:
+            executor.start(['/nonexistent/program'])
+            raise AssertionError('expected the start to fail')
+        except FileNotFoundError:
+            pass
+    assert executor._log is None
+    assert len(os.listdir('/proc/self/fd')) <= before

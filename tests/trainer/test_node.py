@@ -38,7 +38,8 @@ def test_begin_while_a_record_awaits_resume_is_refused(harness: Harness) -> None
     until(node.loop_connected)  # muted: no status, so devloop knows it by sid only
     sid = until(lambda: admin_get(harness.loop, '/nodes')['nodes'])[0]['sid']
     ack = requests.post(f'{harness.loop.url}/admin/trainers/{sid}/begin_training', json={}, timeout=20).json()['ack']
-    assert ack['success'] is False and ack['payload'] == 'refused'
+    stored_id = json.loads(node.controller.record_file.path.read_text())['id']
+    assert ack == {'success': False, 'error_msg': f'training {stored_id} is still active', 'payload': 'refused'}
     assert folder.is_dir() and node.controller.record_file.exists() and node.controller.active is None
 
 
@@ -227,3 +228,20 @@ def test_backdoor_reset_and_progress(harness: Harness) -> None:
     assert requests.post(f'{node.url}/reset', timeout=20).json() == {'detail': 'reset'}
     assert node.controller.active is None and not node.controller.record_file.exists()
     until(lambda: trainer_history(harness, node)[-1]['state'] == 'idle')
+
+
+def test_the_end_of_a_finished_training_leaves_the_next_one_alone(harness: Harness, tmp_path: Path) -> None:
+    """§5.1, §8: the end handler of a training that is no longer the active one (its thread raced a new
+    begin_training) neither detaches the new training from the logic nor releases its slot."""
+    from loopnode.trainer import MockTrainerLogic
+    from loopnode.trainer.active import ActiveTraining
+    logic = MockTrainerLogic()
+    node = harness.node(logic, env={'training_slot_lock': str(tmp_path / 'slot.lock')})
+    harness.begin(node, **demo_details(harness.loop))
+    current = node.controller.active
+    assert current is not None and node.controller.slot.held
+    finished = ActiveTraining(node.controller.record_file.load(), node, node.controller.record_file)
+    node.controller._on_end(finished, None)
+    assert node.controller.active is current
+    assert logic._active is current
+    assert node.controller.slot.held

@@ -28,10 +28,13 @@ def test_error_keys_are_the_spec_keys() -> None:
 @pytest.mark.parametrize('state,expected', [(State.Detecting, State.TrainModelUploaded),
                                             (State.TrainingRunning, State.TrainModelDownloaded),
                                             (State.DataDownloading, State.Initialized),
-                                            (State.Detected, State.Detected)])
+                                            (State.Detected, State.Detected),
+                                            (State.Preparing, State.Initialized)])
 def test_transient_states_resume_at_their_start(state: State, expected: State) -> None:
-    """A crash in `running` resumes at `train_model_downloaded` (§4.2)."""
+    """A crash in `running` resumes at `train_model_downloaded` (§4.2); a record some other trainer left in
+    the unused `preparing` resumes at `initialized` (no step follows it, so the training would never run)."""
     assert resume_state(state) is expected
+    assert step_after(resume_state(state)) is not None
 
 
 def test_backoff_schedule() -> None:

@@ -139,3 +139,35 @@ def test_two_trainers_upload_concurrently(harness: Harness, tmp_path: Path) -> N
     for node, name in zip(nodes, ('first', 'second')):
         assert str(node.controller.active.training.training_path).startswith(str(tmp_path / name))
         assert (node.controller.active.training.training_path / 'upload' / 'model.json').exists()
+
+
+def test_shutdown_as_an_upload_is_answered_keeps_its_uuid(harness: Harness, monkeypatch) -> None:
+    """§6.5, §5.3: a format the Loop accepted just as shutdown began is recorded (uuid and progress file), so
+    the resumed training does not upload it again."""
+    from loopnode.trainer.active import ActiveTraining
+    from loopnode.trainer.errors import TrainingCancelled
+    from loopnode.trainer.record import RecordFile
+    from loopnode.trainer.upload import upload_all_formats
+    logic = ScriptedLogic()
+    node = harness.connected(harness.node(logic))
+    folder = seed_record(harness, 'someone-else', 'confusion_matrix_synced', data=harness.tmp_path / 'other',
+                         training_number=7)
+    record_file = RecordFile(harness.tmp_path / 'other', 'someone-else')
+    active = ActiveTraining(record_file.load(), node, record_file)
+    logic._attach_training(active)
+    real_upload = node.loop_http.upload
+
+    def upload_then_shut_down(*args, **kwargs):
+        response = real_upload(*args, **kwargs)
+        active.begin_shutdown()  # SIGTERM arrives while the answer is on its way
+        return response
+    monkeypatch.setattr(node.loop_http, 'upload', upload_then_shut_down)
+    try:
+        upload_all_formats(active, logic)
+        raise AssertionError('expected the shutdown to cancel the upload')
+    except TrainingCancelled:
+        pass
+    first = model_uploads(harness.loop)
+    assert len(first) == 1
+    assert (folder / 'uploaded_model_uuid.txt').read_text() == first[0]['model_id']
+    assert (folder / 'model_uploading_progress.txt').read_text() == first[0]['format']
