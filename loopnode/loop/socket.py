@@ -42,6 +42,7 @@ SOCKETIO_PATH = '/ws/socket.io'
 CONNECT_WAIT = 5.0
 REQUEST_TIMEOUT = 20
 SHUTDOWN_WAIT = 5.0
+FLUSH_WAIT = 2.0  # s for queued packets to go out before a client is shut down
 NODE_TYPES = ('trainer', 'annotation_node', 'converter')
 
 Handler = Callable[..., Any]
@@ -360,6 +361,18 @@ class LoopSocket:
             self._since = now_iso()
         self._connected = connected
 
+    @staticmethod
+    def _flush(client: LoopClient, timeout: float = FLUSH_WAIT) -> None:
+        """Let packets already queued (an ack of an event handled during shutdown) reach the Loop first."""
+        eio = getattr(client, 'eio', None)
+        outgoing = getattr(eio, 'queue', None)
+        if outgoing is None or getattr(eio, 'state', None) != 'connected':
+            return
+        deadline = time.monotonic() + timeout
+        with outgoing.all_tasks_done:  # engine.io's write loop marks each packet done once it is sent
+            while outgoing.unfinished_tasks and (remaining := deadline - time.monotonic()) > 0:
+                outgoing.all_tasks_done.wait(remaining)
+
     def _close_client(self) -> None:
         """Shut the current client down (not `disconnect()`), waiting at most SHUTDOWN_WAIT s (§6.2 step 4)."""
         client, self._client = self._client, None
@@ -375,6 +388,7 @@ class LoopSocket:
 
     @staticmethod
     def _shutdown(client: LoopClient) -> None:
+        LoopSocket._flush(client)
         try:
             client.shutdown()
         except Exception:  # noqa: BLE001 - it is being discarded
