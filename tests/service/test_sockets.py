@@ -28,5 +28,10 @@ def test_large_binary_event_over_websocket() -> None:
         assert ack == {'len': frame.nbytes, 'sum': int(frame.sum())}
     finally:
         client.disconnect()
-        sio.server.eio.disconnect()
+        eio = sio.server.eio
+        for socket in list(eio.sockets.values()):
+            # eio.disconnect() joins each socket's send queue, which can block forever once the client has
+            # gone (seen under load); close without waiting, as NodeService.before_server_shutdown does
+            socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+        eio.sockets = {}
         server.shutdown(2)
