@@ -30,3 +30,24 @@ def no_leaked_threads() -> Iterator[None]:
         time.sleep(0.05)
         leaked = {t for t in leaked if t.is_alive()}
     assert not leaked, f'threads left running: {sorted(t.name for t in leaked)}'
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the run even if a hung test left a non-daemon thread behind (reported above as a leak).
+
+    Without this the interpreter waits for that thread forever after printing the summary, and CI stalls
+    until its timeout instead of failing with the run's exit code.
+    """
+    leftovers = sorted(t.name for t in _our_threads())
+    if leftovers:
+        import os
+        import sys
+        sys.stderr.write(f'tests/conftest.py: ending the run; threads still running: {leftovers}\n')
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(getattr(config, 'loopnode_exitstatus', 1))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Keep the exit status for `pytest_unconfigure`."""
+    session.config.loopnode_exitstatus = int(exitstatus)  # type: ignore[attr-defined]
