@@ -10,14 +10,13 @@ import sys
 from typing import Any, Callable, Sequence
 
 from .errors import ConfigError
+from .exits import EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_USAGE
 from .logs import setup_logging
 from .service.memory import limit_malloc_arenas
 from .settings import Settings
 
 log = logging.getLogger('loopnode.cli')
 
-EXIT_USAGE = 2
-EXIT_CONFIG = 78
 NODE_COMMANDS = ('detector', 'trainer', 'annotator', 'converter')
 
 

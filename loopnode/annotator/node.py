@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import AnnotationNodeStatus, Context, DataError, SegmentationAnnotation, UserInput
-from ..service.node import EXIT_FATAL
+from ..service.launch import run_logic_node
 from ..service.socket_node import SocketNodeService
 from ..settings import Settings
 from .frontends import IDLE_TIMEOUT, FrontendWorkers
@@ -21,7 +21,6 @@ from .logic import AnnotatorLogic, ToolOutput
 
 log = logging.getLogger(__name__)
 
-EXIT_USAGE = 2
 STATUS_TIMEOUT = 10.0
 ANNOTATION_TIMEOUT = 30.0
 LOGIC_METHODS = ('handle_user_input', 'create_empty_history', 'logout_user')
@@ -169,21 +168,19 @@ class AnnotatorNode(SocketNodeService):
         return super().stragglers() + self.frontends.stragglers()
 
 
-def run_from_cli(settings: Settings, logic: Any, name: str | None) -> int:
-    """`loopnode annotator --logic pkg.module:name`: run until SIGTERM/SIGINT/restart; returns the exit code."""
-    if logic is None:
-        log.error('loopnode annotator needs --logic pkg.module:name naming an AnnotatorLogic '
-                  '(e.g. loopnode.annotator:MockAnnotatorLogic)')
-        return EXIT_USAGE
+def resolve_logic(logic: Any) -> Any:
+    """The annotator logic named by `--logic` (a callable lacking the hooks is called); ValueError if it is none."""
     if not all(hasattr(logic, m) for m in LOGIC_METHODS) and callable(logic):
         logic = logic()
     missing = [m for m in LOGIC_METHODS if not callable(getattr(logic, m, None))]
     if missing:
-        log.error('%r is not an annotator logic: it lacks %s', logic, ', '.join(missing))
-        return EXIT_USAGE
-    try:
-        node = AnnotatorNode(logic, name=name, settings=settings)
-    except Exception:
-        log.exception('the annotator could not be created')
-        return EXIT_FATAL
-    return node.run()
+        raise ValueError(f'{logic!r} is not an annotator logic: it lacks {", ".join(missing)}')
+    return logic
+
+
+def run_from_cli(settings: Settings, logic: Any, name: str | None) -> int:
+    """`loopnode annotator --logic pkg.module:name`: run until SIGTERM/SIGINT/restart; returns the exit code."""
+    return run_logic_node('annotator', logic, wanted='an AnnotatorLogic',
+                          example='loopnode.annotator:MockAnnotatorLogic',
+                          resolve=resolve_logic,
+                          build=lambda resolved: AnnotatorNode(resolved, name=name, settings=settings))

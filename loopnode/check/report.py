@@ -5,9 +5,7 @@ import enum
 from dataclasses import dataclass
 from typing import Iterable
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 78
+from ..exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 
 class Mark(enum.Enum):
@@ -58,5 +56,5 @@ def summary(lines: Iterable[CheckLine]) -> tuple[str, int]:
     failures = sum(line.mark is Mark.FAIL for line in lines)
     checked = sum(line.mark in (Mark.PASS, Mark.FAIL) for line in lines)
     if failures:
-        return f'{failures} of {checked} checks failed', EXIT_FAILED
+        return f'{failures} of {checked} checks failed', EXIT_FAILURE
     return f'all {checked} checks passed', EXIT_OK

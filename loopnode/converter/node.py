@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from ..data import Context, ModelInformation
-from ..service.node import EXIT_FATAL
+from ..service.launch import run_logic_node
 from ..service.socket_node import SocketNodeService
 from ..settings import Settings
 from .api_backdoor import register_backdoor_routes
@@ -27,9 +27,6 @@ from .runner import ConversionRunner, PassReport
 from .schedule import PassLoop
 
 log = logging.getLogger(__name__)
-
-EXIT_USAGE = 2
-
 
 def _iso_in(seconds: float) -> str:
     return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat(timespec='seconds')
@@ -112,27 +109,19 @@ class ConverterNode(SocketNodeService):
         super().stop_workers()  # then the Loop socket (§10.3)
 
 
-def resolve_logic(obj: Any) -> ConverterLogic | None:
-    """The ConverterLogic named by `--logic`: an instance, or what a no-argument callable returns; else None."""
+def resolve_logic(obj: Any) -> ConverterLogic:
+    """The ConverterLogic named by `--logic`: an instance, or what a no-argument callable returns; else ValueError."""
     if not isinstance(obj, ConverterLogic) and callable(obj) and not isinstance(obj, type):
         obj = obj()  # a callable the CLI did not call itself (e.g. functools.partial)
-    return obj if isinstance(obj, ConverterLogic) else None
+    if not isinstance(obj, ConverterLogic):
+        raise ValueError(f'{obj!r} is not a ConverterLogic (subclass loopnode.ConverterLogic and implement '
+                         '_convert and get_converted_files)')
+    return obj
 
 
 def run_from_cli(settings: Settings, logic: Any, name: str | None) -> int:
     """`loopnode converter --logic pkg.module:name`: run until SIGTERM/SIGINT or `restart`; returns the exit code."""
-    if logic is None:
-        log.error('loopnode converter needs --logic pkg.module:name naming a ConverterLogic '
-                  '(e.g. loopnode.converter:MockConverterLogic)')
-        return EXIT_USAGE
-    resolved = resolve_logic(logic)
-    if resolved is None:
-        log.error('%r is not a ConverterLogic (subclass loopnode.ConverterLogic and implement _convert and '
-                  'get_converted_files)', logic)
-        return EXIT_USAGE
-    try:
-        node = ConverterNode(resolved, name=name, settings=settings)
-    except Exception:
-        log.exception('the converter could not be created')
-        return EXIT_FATAL
-    return node.run()
+    return run_logic_node('converter', logic, wanted='a ConverterLogic',
+                          example='loopnode.converter:MockConverterLogic',
+                          resolve=resolve_logic,
+                          build=lambda resolved: ConverterNode(resolved, name=name, settings=settings))

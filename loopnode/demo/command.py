@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from ..devloop import DEMO_ORG, DEMO_PROJECT, DevLoop
 from ..devloop.seed import generated_images
+from ..exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from ..logs import setup_logging
 from .cycle import Cycle, CycleError
 from .guide import guide_lines, node_lines
@@ -26,9 +27,6 @@ from .nodes import PORT_ORDER, DemoNodes
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 READY_TIMEOUT = 120.0
 SAMPLE_SEED = 4242
 

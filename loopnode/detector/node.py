@@ -14,7 +14,8 @@ from typing import Any
 
 from ..data import AboutResponse, DetectorStatus, OperationMode, VersionMode
 from ..service.memory import HeapTrimmer
-from ..service.node import EXIT_FATAL, EXIT_RESTART, NodeService
+from ..service.launch import run_logic_node
+from ..service.node import EXIT_RESTART, NodeService
 from ..service.workers import PeriodicWorker, Worker
 from ..settings import Settings
 from .api.clients import ClientSet
@@ -226,15 +227,10 @@ class DetectorNode(NodeService):
 
 def run_from_cli(settings: Settings, factory: Any, name: str | None) -> int:
     """`loopnode detector --logic pkg.module:factory`: run until SIGTERM/SIGINT; returns the exit code."""
-    if factory is None:
-        log.error('loopnode detector needs --logic pkg.module:name naming a factory with model_format and build()')
-        return 2
-    if not hasattr(factory, 'build') or not hasattr(factory, 'model_format'):
-        log.error('%r is not a detector factory: it needs model_format and build(model_info)', factory)
-        return 2
-    try:
-        node = DetectorNode(factory, name=name, settings=settings)
-    except Exception:
-        log.exception('the detector could not be created')
-        return EXIT_FATAL
-    return node.run()
+    def resolve(obj: Any) -> Any:
+        if not hasattr(obj, 'build') or not hasattr(obj, 'model_format'):
+            raise ValueError(f'{obj!r} is not a detector factory: it needs model_format and build(model_info)')
+        return obj
+    return run_logic_node('detector', factory, wanted='a factory with model_format and build()',
+                          example='loopnode.detector:MockDetectorFactory', resolve=resolve,
+                          build=lambda f: DetectorNode(f, name=name, settings=settings))

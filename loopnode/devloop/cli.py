@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from loopnode.errors import ConfigError
+from loopnode.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from loopnode.logs import setup_logging
 from loopnode.settings import DevLoopSettings
 
@@ -18,11 +19,6 @@ from .seed_examples import example_seed_hooks
 from .server import DevLoop
 
 log = logging.getLogger(__name__)
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_CONFIG = 78
-
 
 def build_parser(defaults: DevLoopSettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='loopnode loop', description='devloop: a local Learning Loop emulator')

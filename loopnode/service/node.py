@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask
 from prometheus_client import CollectorRegistry, Counter
 
+from ..exits import EXIT_FAILURE, EXIT_OK, EXIT_RESTART
 from ..fsutil import empty_folder
 from ..loop.http import LoopHttp
 from ..settings import Settings
@@ -30,12 +31,6 @@ from .sockets import create_socketio
 from .workers import Worker
 
 log = logging.getLogger(__name__)
-
-EXIT_OK = 0
-EXIT_FATAL = 1
-EXIT_RESTART = 75
-EXIT_CONFIG = 78
-
 
 class NodeService:
     """Process shell: HTTP + Socket.IO server, workers, ordered shutdown, health, metrics, sd_notify."""
@@ -213,7 +208,7 @@ class NodeService:
                 self.start()
             except Exception:
                 log.exception('start-up failed')
-                self.exit_code = EXIT_FATAL
+                self.exit_code = EXIT_FAILURE
                 self.stop()
                 return self.exit_code
             interval = self.notifier.watchdog_interval or 1.0

@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable
 
 from ..data import TrainingStatus
+from ..service.launch import run_logic_node
 from ..service.node import EXIT_OK
 from ..service.socket_node import SocketNodeService
 from ..settings import Settings
@@ -126,10 +127,11 @@ class TrainerNode(SocketNodeService):
 
 def run_from_cli(settings: Settings, logic: Any, name: str | None) -> int:
     """`loopnode trainer --logic pkg.module:name`: build and run the node; returns the exit code."""
-    if logic is None:
-        log.error('loopnode trainer needs --logic pkg.module:name (e.g. loopnode.trainer:MockTrainerLogic)')
-        return 2
-    if not isinstance(logic, TrainerLogicGeneric):
-        log.error('--logic must name a TrainerLogic (or a callable returning one), got %s', type(logic).__name__)
-        return 2
-    return TrainerNode(logic, name=name, settings=settings).run()
+    def resolve(obj: Any) -> TrainerLogicGeneric:
+        if not isinstance(obj, TrainerLogicGeneric):
+            raise ValueError('--logic must name a TrainerLogic (or a callable returning one), '
+                             f'got {type(obj).__name__}')
+        return obj
+    return run_logic_node('trainer', logic, wanted='a TrainerLogic', example='loopnode.trainer:MockTrainerLogic',
+                          resolve=resolve,
+                          build=lambda resolved: TrainerNode(resolved, name=name, settings=settings))

@@ -1,7 +1,7 @@
 """Check lines and the exit code they add up to (`loopnode.check.report`)."""
 from __future__ import annotations
 
-from loopnode.check.report import EXIT_FAILED, EXIT_OK, failed, passed, skipped, summary, warned
+from loopnode.check.report import EXIT_FAILURE, EXIT_OK, failed, passed, skipped, summary, warned
 
 
 def test_lines_render_with_marks_or_in_ascii() -> None:
@@ -15,4 +15,4 @@ def test_lines_render_with_marks_or_in_ascii() -> None:
 def test_summary_counts_passes_and_failures_only() -> None:
     lines = [passed('a', 'ok'), skipped('b', 'n/a'), warned('c', 'alias')]
     assert summary(lines) == ('all 1 checks passed', EXIT_OK)
-    assert summary([*lines, failed('d', 'no')]) == ('1 of 2 checks failed', EXIT_FAILED)
+    assert summary([*lines, failed('d', 'no')]) == ('1 of 2 checks failed', EXIT_FAILURE)

@@ -206,4 +206,6 @@ def test_cli_accepts_a_no_argument_callable() -> None:
     assert resolve_logic(logic) is logic
     made = resolve_logic(functools.partial(MockConverterLogic, 'format_a', 'format_b'))
     assert made is not None and (made.source_format, made.target_format) == ('format_a', 'format_b')
-    assert resolve_logic(functools.partial(dict)) is None and resolve_logic(MockConverterLogic) is None
+    for wrong in (functools.partial(dict), MockConverterLogic):
+        with pytest.raises(ValueError, match='is not a ConverterLogic'):
+            resolve_logic(wrong)
