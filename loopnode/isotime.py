@@ -35,3 +35,8 @@ def parse_iso_datetime(text: str) -> datetime:
         zone = timezone(-offset if g['sign'] == '-' else offset)
     return datetime(int(g['year']), int(g['month']), int(g['day']), int(g['hour'] or 0), int(g['minute'] or 0),
                     int(g['second'] or 0), _micros(g['fraction']) if g['fraction'] else 0, tzinfo=zone)
+
+
+def now_iso(timespec: str = 'seconds', *, offset: float = 0.0) -> str:
+    """Now (plus `offset` seconds) in UTC as ISO 8601 with `+00:00`, to `timespec` ('seconds', 'milliseconds')."""
+    return (datetime.now(timezone.utc) + timedelta(seconds=offset)).isoformat(timespec=timespec)

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from loopnode.isotime import parse_iso_datetime
+from loopnode.isotime import now_iso, parse_iso_datetime
 
 
 @pytest.mark.parametrize(('text', 'expected'), [
@@ -38,3 +38,12 @@ def test_agrees_with_fromisoformat_on_its_own_output() -> None:
     for spec in ('seconds', 'milliseconds', 'microseconds'):
         text = now.isoformat(timespec=spec)
         assert parse_iso_datetime(text) == datetime.fromisoformat(text)
+
+
+def test_now_iso_is_utc_to_the_second_or_millisecond_and_can_look_ahead() -> None:
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    stamp = now_iso()
+    assert stamp.endswith('+00:00') and len(stamp) == len('2025-06-01T10:00:00+00:00')
+    assert parse_iso_datetime(stamp) >= before
+    assert len(now_iso('milliseconds')) == len('2025-06-01T10:00:00.000+00:00')
+    assert parse_iso_datetime(now_iso(offset=3600)) >= before + timedelta(hours=1)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter
 
 from ..data import Context, ModelInformation
+from ..isotime import now_iso
 from ..service.launch import run_logic_node
 from ..service.socket_node import SocketNodeService
 from ..settings import Settings
@@ -27,10 +27,6 @@ from .runner import ConversionRunner, PassReport
 from .schedule import PassLoop
 
 log = logging.getLogger(__name__)
-
-def _iso_in(seconds: float) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat(timespec='seconds')
-
 
 class ConverterNode(SocketNodeService):
     """Adds `logic.target_format` to every model that has `logic.source_format` only; `start()`/`stop()` or `run()`.
@@ -93,13 +89,13 @@ class ConverterNode(SocketNodeService):
             failing[failure.model_id] = {
                 'organization': failure.organization, 'project': failure.project, 'version': failure.version,
                 'failures': failure.failures, 'last_error': failure.last_error,
-                'next_retry': _iso_in(self.retry.seconds_until(failure))}
+                'next_retry': now_iso(offset=self.retry.seconds_until(failure))}
         return {'converter': {
             'source_format': self.logic.source_format, 'target_format': self.logic.target_format,
             'automatic': self.passes.automatic, 'running': self.passes.running,
             'passes': self.passes.passes_done,
             'last_pass': None if last is None else last.to_dict(),
-            'next_pass': None if next_pass is None or self.passes.running else _iso_in(next_pass),
+            'next_pass': None if next_pass is None or self.passes.running else now_iso(offset=next_pass),
             'converted': self.runner.converted_total, 'failed': len(failing), 'failing': failing}}
 
     def stop_workers(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import requests
 from ..data import Category, Context, ModelInformation
 from ..errors import LoopLoginError, NodeNeedsRestartError
 from ..fsutil import atomic_write_json
+from ..isotime import now_iso
 from ..loop.http import DownloadError, LoopHttp
 from ..settings import Settings
 from .logic import ConversionCancelled, ConverterLogic
@@ -34,10 +34,6 @@ EXPECTED_ERRORS = (SourceError, DownloadError, LoopLoginError, requests.RequestE
 
 class UploadFailed(Exception):
     """The converted files were not accepted (an answer other than 200 or 409, or unusable files)."""
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec='seconds')
 
 
 @dataclass

@@ -8,16 +8,13 @@ accepted (the Loop normally adds one); a zip without any file is refused.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import zipfile
 import zlib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from ..loop.transfer import UnsafeZipError, check_entries, model_root_prefix
-
-COPY_CHUNK = 1024 * 1024
+from ..loop.transfer import UnsafeZipError, check_entries, extract_entries, model_root_prefix
 
 
 class SourceError(Exception):
@@ -44,7 +41,6 @@ def extract_source(zip_path: Path, folder: Path) -> list[Path]:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as e:
         raise SourceError(f'the source is not a zip file: {e}') from None
-    written: list[Path] = []
     try:
         with archive:
             infos = archive.infolist()
@@ -56,23 +52,9 @@ def extract_source(zip_path: Path, folder: Path) -> list[Path]:
             if not files:
                 raise SourceError('the source zip holds no files')
             prefix = model_root_prefix([i.filename for i in infos]) or ''
-            root = folder.resolve()
-            for info in files:
-                relative = info.filename.replace('\\', '/')[len(prefix):]
-                if not relative:
-                    continue
-                target = folder.joinpath(*PurePosixPath(relative).parts)
-                if not target.resolve().is_relative_to(root):
-                    raise SourceError(f'unsafe zip entry {info.filename!r}: outside the model folder')
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as source, open(target, 'wb') as sink:
-                    shutil.copyfileobj(source, sink, COPY_CHUNK)
-                    sink.flush()
-                    os.fsync(sink.fileno())
-                written.append(target)
+            return extract_entries(archive, files, prefix, folder, unsafe=SourceError)
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error, NotImplementedError, OSError) as e:
         raise SourceError(f'corrupt source zip: {type(e).__name__}: {e}') from None
-    return written
 
 
 def read_model_json(folder: Path) -> tuple[Any, str | None]:

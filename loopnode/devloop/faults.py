@@ -17,11 +17,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from http import HTTPStatus
 from typing import Any, Callable, Generic, Iterable, TypeVar
 
+from ..isotime import now_iso
 from .throttle import throttled
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class RequestLog:
 
     def add(self, method: str, path: str, *, cookie: bool, status: int | None = None,
             fault: int | str | None = None) -> dict[str, Any]:
-        entry = {'time': datetime.now(timezone.utc).isoformat(timespec='milliseconds'), 'method': method,
+        entry = {'time': now_iso('milliseconds'), 'method': method,
                  'path': path, 'status': status, 'cookie': cookie, 'fault': fault}
         with self._lock:
             self._entries.append(entry)

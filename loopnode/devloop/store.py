@@ -15,9 +15,10 @@ import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
+
+from .. import isotime
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS sessions (cookie TEXT PRIMARY KEY, user TEXT, created
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec='milliseconds')
+    """Now in UTC to the millisecond (rows made within one second keep their order)."""
+    return isotime.now_iso('milliseconds')
 
 
 def parse_version(version: str) -> tuple[int, int]:

@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Sequence, Union
 
@@ -28,6 +27,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..backoff import exponential_delay, full_jitter, parse_retry_after
 from ..errors import LoopLoginError
+from ..isotime import now_iso
 from ..logs import RateLimitedLog
 from ..settings import Settings
 
@@ -249,7 +249,7 @@ class LoopHttp:
             raise
         self._count(response.status_code)
         if response.status_code < 500 and response.status_code != 429:
-            self.health.last_ok = datetime.now(timezone.utc).isoformat(timespec='seconds')
+            self.health.last_ok = now_iso()
             if 200 <= response.status_code < 300:
                 self._notify_success()
         else:

@@ -25,10 +25,10 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..errors import NodeNeedsRestartError
+from ..isotime import now_iso
 from ..logs import RateLimitedLog
 from ..settings import Settings
 from .http import STATUS_TIMEOUT, LoopHttp
@@ -53,10 +53,6 @@ Dispatch = Callable[[tuple[Any, ...], Callable[[], None]], None]
 
 class LoopSocketError(Exception):
     """A call could not be made or was not acked as expected (not connected, timeout, bad ack, connection lost)."""
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec='seconds')
 
 
 @dataclass

@@ -16,6 +16,7 @@ import threading
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 import requests
 
@@ -141,7 +142,7 @@ def extract_model(zip_path: Path, models_folder: Path, version: str) -> Path:
             models_folder.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir()
-            _extract_entries(archive, infos, prefix, partial)
+            extract_entries(archive, infos, prefix, partial, unsafe=artifact)
         _fsync_tree(partial)
         if final.exists():
             shutil.rmtree(final)
@@ -155,16 +156,22 @@ def extract_model(zip_path: Path, models_folder: Path, version: str) -> Path:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def _extract_entries(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], prefix: str, root: Path) -> None:
+def extract_entries(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], prefix: str, root: Path, *,
+                    unsafe: Callable[[str], Exception] = UnsafeZipError) -> list[Path]:
+    """Write `infos` (checked by `check_entries`) below `root` without `prefix`, each file fsynced; the files written.
+
+    Raises `unsafe(message)` for an entry that would land outside `root` (defence in depth).
+    """
     resolved_root = root.resolve()
+    written: list[Path] = []
     for info in infos:
         name = info.filename.replace('\\', '/')
         relative = name[len(prefix):]
         if not relative:
             continue
         target = root.joinpath(*PurePosixPath(relative).parts)
-        if not target.resolve().is_relative_to(resolved_root):  # defence in depth; check_entries forbids it
-            raise artifact(f'unsafe zip entry {info.filename!r}: outside the model folder')
+        if not target.resolve().is_relative_to(resolved_root):  # check_entries forbids it already
+            raise unsafe(f'unsafe zip entry {info.filename!r}: outside the model folder')
         if info.is_dir():
             target.mkdir(parents=True, exist_ok=True)
             continue
@@ -173,6 +180,8 @@ def _extract_entries(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], pre
             shutil.copyfileobj(source, sink, COPY_CHUNK)
             sink.flush()
             os.fsync(sink.fileno())
+        written.append(target)
+    return written
 
 
 def _fsync_tree(root: Path) -> None:

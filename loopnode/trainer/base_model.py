@@ -18,7 +18,7 @@ import requests
 
 from ..fsutil import fsync_dir
 from ..loop.http import DownloadError as HttpDownloadError
-from ..loop.transfer import UnsafeZipError, check_entries
+from ..loop.transfer import UnsafeZipError, check_entries, extract_entries
 from .active import ActiveTraining
 from .errors import DownloadError
 
@@ -56,19 +56,7 @@ def extract_zip(zip_path: Path, target: Path) -> None:
             infos = archive.infolist()
             check_entries(infos)
             staging.mkdir(parents=True)
-            root = staging.resolve()
-            for info in infos:
-                destination = staging / info.filename.replace('\\', '/')
-                if not destination.resolve().is_relative_to(root):
-                    raise UnsafeZipError(f'unsafe zip entry {info.filename!r}')
-                if info.is_dir():
-                    destination.mkdir(parents=True, exist_ok=True)
-                    continue
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as source, open(destination, 'wb') as sink:
-                    shutil.copyfileobj(source, sink, 1024 * 1024)
-                    sink.flush()
-                    os.fsync(sink.fileno())
+            extract_entries(archive, infos, '', staging)
         target.mkdir(parents=True, exist_ok=True)
         for entry in staging.iterdir():
             final = target / entry.name

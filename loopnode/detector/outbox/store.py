@@ -13,10 +13,10 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ...fsutil import atomic_write_json, fsync_dir
+from ...isotime import now_iso
 from .ids import ID_PATTERN
 from .queue import NORMAL, PRIORITY, ItemRef
 
@@ -171,7 +171,7 @@ class OutboxStore:
         except FileNotFoundError:
             return False
         atomic_write_json(target / REJECTED_FILE, {
-            'reason': reason, 'rejected_at': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+            'reason': reason, 'rejected_at': now_iso(),
             'queue': ref.queue})
         fsync_dir(self.rejected)
         self.prune_rejected(keep)
