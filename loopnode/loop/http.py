@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
-import socket
 import threading
 import time
 import uuid
@@ -18,18 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Sequence, Union
 
-import weakref
-
 import requests
-from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..backoff import exponential_delay, full_jitter, parse_retry_after
 from ..errors import LoopLoginError
 from ..isotime import now_iso
 from ..logs import RateLimitedLog
 from ..settings import Settings
+from .inflight import DOWNLOAD, UPLOAD, InFlight
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +77,7 @@ class LoopHttp:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._rate_log = RateLimitedLog(log)
-        self._streams: set[requests.Response] = set()
-        self._upload_conns: weakref.WeakSet[Any] = weakref.WeakSet()  # connections of uploads in progress
+        self.in_flight = InFlight()  # connections in use, so that shutdown can cut them (inflight.py)
         self._success_listeners: list[Any] = []
         self.health = LoopHealth()
 
@@ -108,11 +103,7 @@ class LoopHttp:
         """This thread's requests session, carrying the current cookie jar and CA setting."""
         session: requests.Session | None = getattr(self._local, 'session', None)
         if session is None:
-            session = requests.Session()
-            session.verify = self._verify
-            adapter = _TrackingAdapter(self._track_connection)
-            session.mount('http://', adapter)
-            session.mount('https://', adapter)
+            session = self._new_session()
             self._local.session = session
             self._local.generation = -1
             with self._jar_lock:
@@ -121,6 +112,15 @@ class LoopHttp:
             if self._local.generation != self._jar_generation:
                 session.cookies = self._copy_jar()
                 self._local.generation = self._jar_generation
+        return session
+
+    def _new_session(self) -> requests.Session:
+        """A session of the calling thread whose connections `in_flight` can cut."""
+        session = requests.Session()
+        session.verify = self._verify
+        adapter = self.in_flight.adapter()
+        session.mount('http://', adapter)
+        session.mount('https://', adapter)
         return session
 
     def _copy_jar(self) -> RequestsCookieJar:
@@ -140,8 +140,7 @@ class LoopHttp:
         with self._login_lock:
             # the old cookies stay in use until the new ones arrive: calls of other threads in the meantime
             # keep working (clearing first sent them without a cookie, into a 401)
-            session = requests.Session()
-            session.verify = self._verify
+            session = self._new_session()
             try:
                 response = session.post(self.url('/login'), timeout=DEFAULT_TIMEOUT, data={
                     'username': self.settings.loop_username, 'password': self.settings.loop_password})
@@ -159,27 +158,11 @@ class LoopHttp:
     def abort_transfers(self) -> None:
         """Cut the connections of downloads and uploads in progress (at shutdown: a stalled read would block
         until its timeout)."""
-        with self._jar_lock:
-            streams = list(self._streams)
-        for response in streams:
-            connection = getattr(response.raw, 'connection', None) or getattr(response.raw, '_connection', None)
-            _shutdown(getattr(connection, 'sock', None))
-        self.abort_uploads()
+        self.in_flight.abort_transfers()
 
     def abort_uploads(self) -> None:
         """Cut the connections of `upload()` calls in progress; they raise a ConnectionError."""
-        with self._jar_lock:
-            connections = list(self._upload_conns)
-        for connection in connections:
-            _shutdown(getattr(connection, 'sock', None))
-
-    def _track_connection(self, connection: Any, in_use: bool) -> None:
-        """Called by the session adapters when a connection is taken or returned; uploads are remembered."""
-        with self._jar_lock:
-            if in_use and getattr(self._local, 'uploading', False):
-                self._upload_conns.add(connection)
-            else:
-                self._upload_conns.discard(connection)
+        self.in_flight.abort_uploads()
 
     def close(self) -> None:
         """Close every thread's session (at node shutdown)."""
@@ -302,9 +285,8 @@ class LoopHttp:
         """
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f'{prefix}-{uuid.uuid4().hex}.part'
-        response = self.request('GET', path, timeout=timeout, cancel=cancel, stream=True)
-        with self._jar_lock:
-            self._streams.add(response)
+        with self.in_flight.carrying(DOWNLOAD):
+            response = self.request('GET', path, timeout=timeout, cancel=cancel, stream=True)
         try:
             if response.status_code != 200:
                 raise DownloadError(f'HTTP {response.status_code}: {response.text[:500]}')
@@ -337,8 +319,6 @@ class LoopHttp:
             target.unlink(missing_ok=True)
             raise
         finally:
-            with self._jar_lock:
-                self._streams.discard(response)
             response.close()
 
     def upload(self, method: str, path: str, parts: Sequence[UploadPart], *,
@@ -346,50 +326,14 @@ class LoopHttp:
                retry_429: bool = True) -> requests.Response:
         """Multipart upload with every part in the repeated field `files` (loop-protocol.md §4.6)."""
         opened: list[BinaryIO] = []
-        self._local.uploading = True
         try:
             files = list(_multipart_fields(parts, opened))
-            return self.request(method, path, files=files, timeout=timeout, cancel=cancel, retry_429=retry_429)
+            with self.in_flight.carrying(UPLOAD):
+                return self.request(method, path, files=files, timeout=timeout, cancel=cancel,
+                                    retry_429=retry_429)
         finally:
-            self._local.uploading = False
             for f in opened:
                 f.close()
-
-
-def _shutdown(sock: socket.socket | None) -> None:
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
-class _TrackingAdapter(HTTPAdapter):
-    """An HTTPAdapter whose pools report each connection taken and returned, so a transfer can be cut."""
-
-    def __init__(self, track: Any) -> None:
-        self._track = track
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        track = self._track
-
-        def tracked(base: type) -> type:
-            class TrackedPool(base):  # type: ignore[misc, valid-type]
-                def _get_conn(self, timeout: float | None = None) -> Any:
-                    connection = super()._get_conn(timeout)
-                    track(connection, True)
-                    return connection
-
-                def _put_conn(self, connection: Any) -> None:
-                    if connection is not None:
-                        track(connection, False)
-                    super()._put_conn(connection)
-            return TrackedPool
-
-        self.poolmanager.pool_classes_by_scheme = {'http': tracked(HTTPConnectionPool),
-                                                   'https': tracked(HTTPSConnectionPool)}
 
 
 class DownloadError(Exception):

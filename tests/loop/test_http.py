@@ -12,6 +12,7 @@ from responses import matchers
 
 from loopnode.errors import LoopLoginError
 from loopnode.loop.http import DEFAULT_TIMEOUT, DownloadError, LoopHttp
+from loopnode.loop.inflight import DOWNLOAD
 from loopnode.settings import Settings
 from tests.helpers import until
 
@@ -239,7 +240,7 @@ def test_abort_transfers_ends_a_stalled_download(tmp_path: Path) -> None:
     downloading = threading.Thread(target=download)
     downloading.start()
     serving.join(5)
-    until(lambda: http._streams, 5)
+    until(lambda: http.in_flight.count(DOWNLOAD) and list((tmp_path / 'tmp').iterdir()), 5)  # headers read
     stop.set()
     http.abort_transfers()
     downloading.join(5)
