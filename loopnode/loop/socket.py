@@ -43,6 +43,7 @@ CONNECT_WAIT = 5.0
 REQUEST_TIMEOUT = 20
 SHUTDOWN_WAIT = 5.0
 FLUSH_WAIT = 2.0  # s for queued packets to go out before a client is shut down
+STOP_STEP = 0.05  # s between checks of the stop event while an attempt is cut or the namespace awaited
 NODE_TYPES = ('trainer', 'annotation_node', 'converter')
 
 Handler = Callable[..., Any]
@@ -97,6 +98,7 @@ class LoopSocket:
         self.connections = 0
         self._event_threads: set[threading.Thread] = set()
         self._closers: list[threading.Thread] = []
+        self._attempting = False  # the connection thread is in _attempt (stop cuts its HTTP calls)
         self._thread = threading.Thread(target=self._run, name='loop-socket')
         self._rate_log = RateLimitedLog(log)
 
@@ -110,14 +112,20 @@ class LoopSocket:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Shut the client down and join the connection thread and the event threads (at most `timeout` s)."""
+        """Shut the client down and join the connection thread and the event threads, all within `timeout` s.
+
+        An attempt in progress (status probe, login, Socket.IO handshake) is cut rather than waited for.
+        """
+        deadline = time.monotonic() + timeout
         self._stopping.set()
         self._wake.set()
         if self._thread.ident is not None:
-            self._thread.join(timeout)
+            while self._thread.is_alive() and (remaining := deadline - time.monotonic()) > 0:
+                if self._attempting:  # repeated: a call still connecting has nothing to cut yet
+                    self.http.in_flight.abort_session_of(self._thread)
+                self._thread.join(min(remaining, STOP_STEP))
         else:
             self._close_client()
-        deadline = time.monotonic() + timeout
         with self._lock:
             threads = list(self._event_threads)
         for thread in threads:
@@ -312,45 +320,72 @@ class LoopSocket:
         if self._on_attempt is not None:
             self._on_attempt()
         client: LoopClient | None = None
+        self._attempting = True
         try:
             response = self.http.get('/status', timeout=STATUS_TIMEOUT, retry_429=False)
             response.close()
             if response.status_code != 200:
                 raise LoopSocketError(f'GET /api/status: HTTP {response.status_code}')
             if self.settings.has_credentials:
+                self._check_stopping()
                 self.http.login()
+            self._check_stopping()
             client = LoopClient(self._on_event, reconnection=False, request_timeout=REQUEST_TIMEOUT,
                                  handle_sigint=False, http_session=self.http.session())
-            self._register_state_handlers(client)
+            answered = threading.Event()  # the Loop accepted or refused the Socket.IO CONNECT
+            self._register_state_handlers(client, answered)
             self._broken = False
             self._client = client
-            client.connect(self.url, headers=self._headers(), socketio_path=SOCKETIO_PATH,
-                           wait_timeout=self._connect_wait)
-            if not client.connected:
-                raise LoopSocketError('connect returned without a connection')
+            # wait=False: the namespace is awaited below in steps, so a stop need not wait for connect_wait
+            client.connect(self.url, headers=self._headers(), socketio_path=SOCKETIO_PATH, wait=False)
+            self._await_namespace(client, answered)
         except Exception as e:  # noqa: BLE001 - every failure is retried with backoff
             message = f'{type(e).__name__}: {e}' if str(e) else type(e).__name__
             self.last_error = f'connect to {self.url}: {message}'
-            self._rate_log.warning('connect', 'Loop socket: could not connect to %s: %s', self.url, message)
+            if not self._stopping.is_set():
+                self._rate_log.warning('connect', 'Loop socket: could not connect to %s: %s', self.url, message)
             if client is not None:
                 self._close_client()
             return False
+        finally:
+            self._attempting = False
         self.connections += 1
         self.last_ok = now_iso()
         self._set_connected(True)
         log.info('Loop socket connected to %s as %s', self.url, self.node_type)
         return True
 
+    def _check_stopping(self) -> None:
+        if self._stopping.is_set():
+            raise LoopSocketError('stopping')
+
+    def _await_namespace(self, client: LoopClient, answered: threading.Event) -> None:
+        """Wait up to connect_wait s for the Loop to accept the Socket.IO CONNECT; LoopSocketError otherwise."""
+        deadline = time.monotonic() + self._connect_wait
+        wanted = set(client.connection_namespaces)
+        while not wanted <= set(client.namespaces):
+            if client.failed_namespaces:
+                raise LoopSocketError(f'the Loop refused the connection ({", ".join(client.failed_namespaces)})')
+            if client.eio.state != 'connected':
+                raise LoopSocketError('the connection ended during the handshake')
+            self._check_stopping()
+            if time.monotonic() > deadline:
+                raise LoopSocketError(f'no Socket.IO CONNECT answer within {self._connect_wait:g} s')
+            answered.wait(STOP_STEP)  # in steps: a stop does not set it
+
     def _headers(self) -> dict[str, str]:
         return {'organization': self.settings.loop_organization or '',
                 'project': self.settings.loop_project or '', 'nodeType': self.node_type}
 
-    def _register_state_handlers(self, client: LoopClient) -> None:
+    def _register_state_handlers(self, client: LoopClient, answered: threading.Event) -> None:
         def on_disconnect(*_reason: Any) -> None:
+            answered.set()
             if client is self._client:
                 self._connected = False
                 self._wake.set()
         client.on('disconnect', on_disconnect)
+        client.on('connect', answered.set)
+        client.on('connect_error', lambda *_data: answered.set())
 
     def _set_connected(self, connected: bool) -> None:
         if connected != self._connected or connected:
