@@ -6,6 +6,7 @@ import dataclasses
 import importlib
 import inspect
 import logging
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -126,4 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    """The console script: `main()`'s exit code; 141, quietly, when standard output was closed early."""
+    try:
+        try:
+            code = main()
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not as a traceback at interpreter exit
+    except BrokenPipeError:  # `loopnode check | head`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+        code = EXIT_BROKEN_PIPE
+    sys.exit(code)
