@@ -127,7 +127,7 @@ def _node_checks(settings: Settings, env: Environment, logic_spec: str | None) -
     logic_line, logic = local.load_logic(settings.node_type, spec)
     yield logic_line
     if settings.node_type == 'detector':
-        yield local.check_current_model(settings, logic)
+        yield local.check_current_model(settings)
     status = loop_checks.check_loop_status(settings)
     yield status
     http = LoopHttp(settings)

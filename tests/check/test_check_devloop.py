@@ -44,7 +44,7 @@ def test_good_robot_is_all_green(robot: Robot) -> None:
     assert 'writable for' in run.line('✔ data folder')
     assert run.line('✔ port')
     assert run.line('✔ logic loopnode.detector:MockDetectorFactory').endswith('a detector factory for format mocked')
-    assert run.line('✔ current_model').startswith('✔ current_model: 1.1 loads')
+    assert run.line('✔ current_model') == '✔ current_model: 1.1: model.json valid; not built (a check loads no model)'
     assert 'GET /api/status answered 200' in run.line('✔ Loop ')
     assert run.line('– login').startswith('– login: no credentials')
     assert run.line('✔ project zauberzeug/demo').endswith('exists')
@@ -168,6 +168,25 @@ def test_logic_without_the_factory_api(robot: Robot) -> None:
     line = run.line('✖ logic mylogic:Factory')
     assert 'imports, but not a detector factory' in line and 'model_format' in line and 'build' in line
     assert not (package / '__pycache__').exists()
+
+
+def test_current_model_is_not_built(robot: Robot) -> None:
+    """The check runs beside the live detector: it validates model.json but never calls the factory's build
+    (a second engine on the device); the logic line checks that build exists and is callable."""
+    robot.install_model('1.1')
+    package = robot.root / 'buildlogic'
+    package.mkdir()
+    (package / '__init__.py').write_text(
+        'class Factory:\n'
+        '    """Fails the check if it is asked to build."""\n'
+        '    model_format = "mocked"\n\n'
+        '    def build(self, model_info):\n'
+        '        raise RuntimeError("the check built the model")\n', encoding='utf-8')
+    robot.env['LOOPNODE_LOGIC'] = 'buildlogic:Factory'
+    run = checked(robot, extra_env={'PYTHONPATH': str(robot.root)})
+    assert run.code == 0, '\n'.join(run.lines)
+    assert run.line('✔ logic buildlogic:Factory').endswith('a detector factory for format mocked')
+    assert run.line('✔ current_model').startswith('✔ current_model: 1.1: model.json valid; not built')
 
 
 def test_bad_number_is_a_settings_error(robot: Robot) -> None:
