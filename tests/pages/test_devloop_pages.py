@@ -3,7 +3,7 @@ and its forms. The detector side (uploads, the target form) is in test_loop_page
 from __future__ import annotations
 
 import io
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -15,24 +15,11 @@ from selenium.webdriver.common.by import By
 from loopnode.devloop import DEMO_ORG, DEMO_PROJECT, DevLoop
 from loopnode.devloop.seed import BOX_CATEGORY_ID, POINT_CATEGORY_ID, category
 from loopnode.devloop.store import NewImage, now_iso
+from tests.fixtures_devloop import loop, shared_loop  # noqa: F401 - fixtures
 from tests.helpers import until
 
 SCRIPT = '<script>alert(1)</script>'
 OK = {'success': True, 'error_msg': None, 'payload': None}
-
-
-@pytest.fixture(scope='module')
-def shared_loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevLoop]:
-    loop = DevLoop(tmp_path_factory.mktemp('devloop'))
-    loop.start()
-    yield loop
-    loop.stop()
-
-
-@pytest.fixture
-def loop(shared_loop: DevLoop) -> DevLoop:
-    requests.post(shared_loop.url + '/admin/reset', timeout=10).raise_for_status()
-    return shared_loop
 
 
 def assert_no_alert(browser: Any) -> None:

@@ -18,6 +18,7 @@ from loopnode.detector import DetectorNode, MockDetectorFactory
 from loopnode.devloop import DEMO_ORG, DEMO_PROJECT, DevLoop
 from loopnode.devloop.seed_examples import example_seed_hooks
 from tests.detector.conftest import UNREACHABLE_LOOP, node_settings, write_model
+from tests.fixtures_devloop import loop  # noqa: F401 - resets this module's shared_loop
 from tests.helpers import until
 
 SCRIPT = '<script>alert(1)</script>'
@@ -29,12 +30,6 @@ def shared_loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevLoop]:
     loop.start()
     yield loop
     loop.stop()
-
-
-@pytest.fixture
-def loop(shared_loop: DevLoop) -> DevLoop:
-    requests.post(shared_loop.url + '/admin/reset', timeout=10).raise_for_status()
-    return shared_loop
 
 
 @pytest.fixture
