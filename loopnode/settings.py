@@ -151,6 +151,7 @@ class Settings:
     http_max_headers: int = 100
     http_max_header_bytes: int = 16384
     http_backlog: int = 1024
+    http_spool_budget_mb: int = 256
     notify_socket: str | None = None
     watchdog_usec: int | None = None
     journal_stream: bool = False
@@ -253,6 +254,7 @@ class Settings:
             http_max_headers=env.number('HTTP_MAX_HEADERS', 100, int, minimum=8, maximum=10000),
             http_max_header_bytes=env.number('HTTP_MAX_HEADER_BYTES', 16384, int, minimum=1024, maximum=1_000_000),
             http_backlog=env.number('HTTP_BACKLOG', 1024, int, minimum=1024, maximum=65535),
+            http_spool_budget_mb=env.number('HTTP_SPOOL_BUDGET_MB', 256, int, minimum=64, maximum=1_000_000),
             notify_socket=env.string('NOTIFY_SOCKET'),
             watchdog_usec=watchdog_usec or None,
             journal_stream=env.string('JOURNAL_STREAM') is not None,

@@ -24,7 +24,7 @@ from .executor import kill_leftovers
 from .httpd.limits import HttpLimits
 from .identity import node_uuid
 from .notify import SystemdNotifier
-from .routes import register_common_routes
+from .routes import head_token_check, register_common_routes
 from .server import HttpServer
 from .sockets import create_socketio
 from .workers import Worker
@@ -162,7 +162,8 @@ class NodeService:
         self.prepare()
         limits = HttpLimits.from_settings(self.settings, max_body=self.app.config['MAX_CONTENT_LENGTH'],
                                           spool_dir=self.settings.tmp_folder)
-        self._server = HttpServer(self.app, self.settings.node_host, self.settings.node_port, limits=limits)
+        self._server = HttpServer(self.app, self.settings.node_host, self.settings.node_port, limits=limits,
+                                  check_head=head_token_check(self.settings.node_api_token))
         self._server.start()
         self._started = True
         for worker in list(self._workers):
