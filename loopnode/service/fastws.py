@@ -302,15 +302,33 @@ class FastWebSocketWSGI(SimpleWebSocketWSGI):
         key = environ.get('HTTP_SEC_WEBSOCKET_KEY', '')
         if 'websocket' not in environ.get('HTTP_UPGRADE', '').lower() or not valid_key(key) \
                 or environ.get('HTTP_SEC_WEBSOCKET_VERSION') != '13':
+            self._drop_session()
             body = b'expected a WebSocket upgrade (version 13, Sec-WebSocket-Key: base64 of 16 bytes)'
             start_response('400 Bad Request', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])
-            return [body]
+            return (body,)  # not a list: engine.io takes a list from a polling session's upgrade for its packets
         sock.sendall(('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
                       f'Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n').encode('ascii'))
         self._sock = sock
         self.frames = FrameSocket(sock, self.max_message)
         self.app(self)
         raise ConnectionError()  # tells werkzeug the connection is gone (no HTTP response follows)
+
+    def _drop_session(self) -> None:
+        """Close the engine.io session a refused upgrade opened (a `transport=websocket` connect), at once.
+
+        engine.io created it for this request and would keep it until its ping timeout. `close(wait=False,
+        abort=True)` (the socket's public close: no CLOSE packet, no join of the never-read queue) marks it
+        closed, so engine.io drops it as soon as this call returns. A polling session that asked to upgrade
+        is connected already and stays: its client goes on polling.
+        """
+        session = getattr(self.app, '__self__', None)  # the handler is the engine.io socket's bound method
+        if session is None or getattr(session, 'connected', True) or not hasattr(session, 'close'):
+            return
+        reason = getattr(getattr(getattr(session, 'server', None), 'reason', None), 'TRANSPORT_ERROR', None)
+        try:
+            session.close(wait=False, abort=True, reason=reason)
+        except Exception:  # noqa: BLE001 - the 400 goes out regardless; the ping timeout is the fallback
+            log.exception('could not close the engine.io session of a refused upgrade')
 
     def close(self) -> None:
         if self.frames is None:
