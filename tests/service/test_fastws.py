@@ -84,6 +84,39 @@ def test_text_binary_and_fragmented_messages(pair: tuple[FrameSocket, socket.soc
     assert frames.receive() == b'abcde'
 
 
+@pytest.mark.parametrize('zero_copy', [True, False])
+def test_a_large_binary_frame_arriving_in_pieces_is_one_bytes_object(zero_copy: bool) -> None:
+    """The raw-image path: a 921,603-byte frame sent in pieces (part of it buffered with the header) comes
+    back as `bytes` (engine.io keeps it as it is), equal to what was sent; the next message is intact."""
+    server, client = socket.socketpair()
+    server.settimeout(5)
+    try:
+        frames = FrameSocket(server, max_message=1 << 20, zero_copy=zero_copy)
+        big = os.urandom(921_603)
+        wire = client_frame(OP_BINARY, big) + client_frame(OP_TEXT, b'next')
+
+        def send() -> None:
+            for i in range(0, len(wire), 100_003):
+                client.sendall(wire[i:i + 100_003])
+        sender = threading.Thread(target=send, name='test-sender')
+        sender.start()
+        message = frames.receive()
+        assert type(message) is bytes and message == big
+        assert frames.receive() == 'next'
+        sender.join(5)
+    finally:
+        server.close()
+        client.close()
+
+
+def test_a_peer_closing_inside_a_large_binary_frame_ends_the_socket(pair: tuple[FrameSocket, socket.socket]) -> None:
+    frames, peer = pair
+    peer.sendall(client_frame(OP_BINARY, os.urandom(300_000))[:150_000])
+    peer.shutdown(socket.SHUT_WR)
+    with pytest.raises(WebSocketClosed, match='closed by peer'):
+        frames.receive()
+
+
 def test_ping_is_answered_and_close_is_echoed(pair: tuple[FrameSocket, socket.socket]) -> None:
     frames, peer = pair
     peer.sendall(client_frame(OP_PING, b'hi') + client_frame(OP_TEXT, b'x') + client_frame(OP_CLOSE, b'\x03\xe8'))
