@@ -164,3 +164,28 @@ def test_shutdown_closes_idle_keepalive_connections_and_joins_every_connection_t
             sock.close()
         if srv.is_alive():
             srv.shutdown(0)
+
+
+def test_a_thread_stuck_in_the_app_past_the_bound_is_logged_by_name(caplog: pytest.LogCaptureFixture) -> None:
+    release, entered = threading.Event(), threading.Event()
+    app = Flask(__name__)
+
+    @app.get('/block')
+    def block() -> str:
+        entered.set()
+        release.wait(10)
+        return 'late'
+    srv = HttpServer(app, '127.0.0.1', 0, name='stuck', limits=HttpLimits(join_timeout=0.2))
+    srv.start()
+    caller = threading.Thread(target=lambda: exchange(srv.port, b'GET /block HTTP/1.1\r\nHost: x\r\n\r\n'),
+                              name='stuck-client')
+    caller.start()
+    try:
+        until(entered.is_set, 5)
+        with caplog.at_level('ERROR', logger='loopnode.service.server'):
+            assert srv.shutdown(grace=0.2) is False
+        assert any('still running' in r.getMessage() and 'stuck-conn-1' in r.getMessage() for r in caplog.records)
+    finally:
+        release.set()
+        caller.join(5)
+    until(lambda: not srv.stragglers(), 5)
