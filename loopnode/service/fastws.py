@@ -347,11 +347,10 @@ class FastWebSocketWSGI(SimpleWebSocketWSGI):
         is connected already and stays: its client goes on polling.
         """
         session = getattr(self.app, '__self__', None)  # the handler is the engine.io socket's bound method
-        if session is None or getattr(session, 'connected', True) or not hasattr(session, 'close'):
+        if session is None or getattr(session, 'connected', True):
             return
-        reason = getattr(getattr(getattr(session, 'server', None), 'reason', None), 'TRANSPORT_ERROR', None)
         try:
-            session.close(wait=False, abort=True, reason=reason)
+            session.close(wait=False, abort=True, reason=session.server.reason.TRANSPORT_ERROR)
         except Exception:  # noqa: BLE001 - the 400 goes out regardless; the ping timeout is the fallback
             log.exception('could not close the engine.io session of a refused upgrade')
 
