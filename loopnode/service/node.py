@@ -1,9 +1,9 @@
 """NodeService: the process shell every node type uses (loop-protocol.md §10).
 
 It owns the settings, the node identity, the Flask app with its Socket.IO server, the HTTP server thread,
-the worker threads, the Loop HTTP client, the metrics registry, sd_notify and the executors (`executors`). Node types add routes,
-Socket.IO handlers and workers, and override the hooks `readiness_reason`, `status_record`, `status_extra`
-and `on_loop_socket`. `run()` blocks until SIGTERM/SIGINT or `request_exit(code)` and returns the exit code.
+the worker threads, the Loop HTTP client, the metrics registry, sd_notify and the subprocesses (`executors`).
+Node types add routes, Socket.IO handlers and workers, and override the hooks `readiness_reason`,
+`status_record`, `status_extra` and `on_loop_socket`. `run()` blocks until SIGTERM/SIGINT or `request_exit(code)` and returns the exit code.
 """
 from __future__ import annotations
 
