@@ -17,18 +17,23 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import IO, Iterable, Mapping, Protocol, Sequence
 
 from ..settings import process_environ
-
-if TYPE_CHECKING:
-    from .executors import ExecutorRegistry
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = 10.0
 DEFAULT_LOG_NAME = 'last_training.log'
 KILL_WAIT = 5.0  # s after SIGKILL before giving up on a process in uninterruptible sleep
+
+
+class ExecutorOwner(Protocol):
+    """What an executor tells the registry that made it (`ExecutorRegistry`)."""
+
+    def _started(self, executor: Executor) -> None: ...
+
+    def _finished(self, executor: Executor) -> None: ...
 
 
 class Executor:
@@ -39,7 +44,7 @@ class Executor:
     """
 
     def __init__(self, base_path: str | os.PathLike[str], log_name: str = DEFAULT_LOG_NAME, *,
-                 environ: Mapping[str, str] | None = None, registry: ExecutorRegistry | None = None) -> None:
+                 environ: Mapping[str, str] | None = None, registry: ExecutorOwner | None = None) -> None:
         self.base_path = Path(base_path)
         self.base_path.mkdir(parents=True, exist_ok=True)
         self.log_path = self.base_path / log_name

@@ -154,3 +154,18 @@ def test_a_stale_log_error_does_not_fail_the_retry(harness: Harness) -> None:
           and state_of(node) not in ('running', 'train_model_downloaded'), timeout=30,
           message=f'the retry got past run_training (state {state_of(node)}, seen {logic.seen})')
     assert logic.seen[:2] == ['graphics card is out of memory', None], logic.seen[:5]  # the first retry passed
+
+
+def test_the_training_executors_are_the_nodes(harness: Harness) -> None:
+    """§7: the logic's executors are in the node's registry, so the kill before an os._exit reaches them too."""
+    logic = ScriptedLogic()
+    logic.command = ['sh', '-c', 'sleep 300 & echo grandchild $!; wait']
+    node = harness.node(logic)
+    harness.begin(node)
+    wait_executor(node)
+    log_path = node.logic.executor.log_path
+    until(lambda: 'grandchild' in log_path.read_text(), timeout=5)
+    grandchild = int(log_path.read_text().split('grandchild ')[1].split()[0])
+    assert node.executors.running() == [node.logic.executor]
+    assert node.executors.kill_all() == 1
+    until(lambda: not process_alive(grandchild), timeout=5)
