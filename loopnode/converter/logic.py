@@ -31,7 +31,7 @@ from typing import Protocol
 
 from ..data import Context, ModelInformation
 from ..service.executor import Executor
-from ..service.executors import ExecutorRegistry
+from ..service.executor import ExecutorRegistry
 
 
 class ConversionCancelled(Exception):

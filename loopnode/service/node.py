@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter
 from ..fsutil import empty_folder
 from ..loop.http import LoopHttp
 from ..settings import Settings
-from .executors import ExecutorRegistry
+from .executor import ExecutorRegistry
 from .httpd.limits import HttpLimits
 from .identity import node_uuid
 from .notify import SystemdNotifier

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..loop.http import LoopHttp
-from ..service.executors import ExecutorRegistry
+from ..service.executor import ExecutorRegistry
 from ..settings import Settings
 from .cancel import CancelToken
 from .record import RecordFile, Training

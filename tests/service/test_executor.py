@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loopnode.service.executor import Executor, stop_all
-from loopnode.service.executors import ExecutorRegistry
+from loopnode.service.executor import Executor, ExecutorRegistry, stop_all
 from tests.helpers import until
 
 

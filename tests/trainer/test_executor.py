@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from loopnode.service.executor import Executor
-from loopnode.service.executors import ExecutorRegistry
+from loopnode.service.executor import ExecutorRegistry
 from tests.helpers import until
 
 
