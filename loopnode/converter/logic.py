@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..data import Context, ModelInformation
-from ..service.executor import Executor
-from ..service.executor import ExecutorRegistry
+from ..service.executor import Executor, ExecutorRegistry
 
 
 class ConversionCancelled(Exception):

@@ -3,7 +3,8 @@
 It owns the settings, the node identity, the Flask app with its Socket.IO server, the HTTP server thread,
 the worker threads, the Loop HTTP client, the metrics registry, sd_notify and the subprocesses (`executors`).
 Node types add routes, Socket.IO handlers and workers, and override the hooks `readiness_reason`,
-`status_record`, `status_extra` and `on_loop_socket`. `run()` blocks until SIGTERM/SIGINT or `request_exit(code)` and returns the exit code.
+`status_record`, `status_extra` and `on_loop_socket`. `run()` blocks until SIGTERM/SIGINT or
+`request_exit(code)` and returns the exit code.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class NodeService:
         self.settings.data_folder.mkdir(parents=True, exist_ok=True)
         self.uuid = uuid or node_uuid(settings.data_folder, self.name)
         self.started_at = time.monotonic()
-        # every subprocess of the node: killed on stop and before an os._exit, and after a kill -9 on the next start
+        # every subprocess of the node: killed on stop, before an os._exit, and after a kill -9 on the next start
         self.executors = ExecutorRegistry(settings.environ, settings.data_folder / 'executor_pids' / self.uuid)
         self.shutdown_requested = threading.Event()  # set by signals and request_exit; ends Loop waits
         self.exit_code = EXIT_OK
