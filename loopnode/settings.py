@@ -162,7 +162,8 @@ class Settings:
     journal_stream: bool = False
     warnings: tuple[str, ...] = ()
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-    """The variables these settings were parsed from: the environment an executor's child inherits."""
+    """What an executor's child inherits: this process's environment at load time with the variables these
+    settings were parsed from on top (the same unless `from_env` was given a mapping, as tests and the demo do)."""
 
     @property
     def has_credentials(self) -> bool:
@@ -265,7 +266,7 @@ class Settings:
             watchdog_usec=watchdog_usec or None,
             journal_stream=env.string('JOURNAL_STREAM') is not None,
             warnings=tuple(env.warnings),
-            environ=MappingProxyType(dict(env.environ)),
+            environ=MappingProxyType({**os.environ, **env.environ}),
         )
 
     def check(self, *, check_data_folder: bool = True) -> None:
