@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from loopnode.logs import setup_logging
+from loopnode.service.executor import ExecutorRegistry
 from loopnode.service.node import NodeService
 from loopnode.service.workers import Worker
 from loopnode.settings import Settings
@@ -22,13 +24,18 @@ class StuckMixin:
     """Adds the stuck worker; `stragglers()` lets its late executor start before the exit path kills."""
 
     settings: Settings
+    executors: ExecutorRegistry
+    late_started: threading.Event
     _stopped: threading.Event
 
-    def add_stuck_worker(self: 'StuckNode') -> None:
+    if TYPE_CHECKING:
+        def add_worker(self, worker: Worker) -> Worker: ...
+
+    def add_stuck_worker(self) -> None:
         self.late_started = threading.Event()
         self.add_worker(Worker('stuck', self._work))
 
-    def _work(self: 'StuckNode', stop: threading.Event) -> None:
+    def _work(self, stop: threading.Event) -> None:
         stop.wait()
         self._stopped.wait()  # stop() is done, the executors it knew of are gone
         executor = self.executors.new(self.settings.data_folder / 'run')
@@ -40,7 +47,7 @@ class StuckMixin:
         self.late_started.set()
         threading.Event().wait()  # a logic that ignores the stop (e.g. waits on something without a timeout)
 
-    def stragglers(self: 'StuckNode') -> list[str]:
+    def stragglers(self) -> list[str]:
         if self._stopped.is_set():
             self.late_started.wait(LATE_START_WAIT)
         return super().stragglers()  # type: ignore[misc]
