@@ -10,6 +10,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Callable, Iterator, Mapping, TypeVar
 
 from .errors import ConfigError
@@ -24,6 +25,11 @@ FALSE_WORDS = frozenset({'0', 'false', 'no', 'off'})
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 NODE_TYPES = ('detector', 'trainer', 'annotator', 'converter')
 OUTBOX_CAP_POLICIES = ('thin', 'drop_oldest')  # Addition: how MAX_OUTBOX_SIZE trims autoupload items (docs/outbox.md)
+
+
+def process_environ() -> dict[str, str]:
+    """A copy of this process's environment: what an Executor made outside a node gives its child."""
+    return dict(os.environ)
 
 
 class EnvReader:
@@ -156,6 +162,9 @@ class Settings:
     watchdog_usec: int | None = None
     journal_stream: bool = False
     warnings: tuple[str, ...] = ()
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """What an executor's child inherits: this process's environment at load time with the variables these
+    settings were parsed from on top (the same unless `from_env` was given a mapping, as tests and the demo do)."""
 
     @property
     def has_credentials(self) -> bool:
@@ -259,6 +268,7 @@ class Settings:
             watchdog_usec=watchdog_usec or None,
             journal_stream=env.string('JOURNAL_STREAM') is not None,
             warnings=tuple(env.warnings),
+            environ=MappingProxyType({**os.environ, **env.environ}),
         )
 
     def check(self, *, check_data_folder: bool = True) -> None:
