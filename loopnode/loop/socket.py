@@ -34,7 +34,7 @@ from ..settings import Settings
 from .http import STATUS_TIMEOUT, LoopHttp
 from .reconnect import BASE_DELAY, HOLD_SECONDS, MAX_DELAY, ReconnectPolicy
 from .socket_acks import ack_for_error, ack_ok, failure, run_handler
-from .socket_client import LoopClient
+from .socket_client import LoopClient, shut_down
 
 log = logging.getLogger(__name__)
 
@@ -392,39 +392,15 @@ class LoopSocket:
             self._since = now_iso()
         self._connected = connected
 
-    @staticmethod
-    def _flush(client: LoopClient, timeout: float = FLUSH_WAIT) -> None:
-        """Let packets already queued (an ack of an event handled during shutdown) reach the Loop first."""
-        eio = getattr(client, 'eio', None)
-        outgoing = getattr(eio, 'queue', None)
-        if outgoing is None or getattr(eio, 'state', None) != 'connected':
-            return
-        deadline = time.monotonic() + timeout
-        with outgoing.all_tasks_done:  # engine.io's write loop marks each packet done once it is sent
-            while outgoing.unfinished_tasks and (remaining := deadline - time.monotonic()) > 0:
-                outgoing.all_tasks_done.wait(remaining)
-
     def _close_client(self) -> None:
         """Shut the current client down (not `disconnect()`), waiting at most SHUTDOWN_WAIT s (§6.2 step 4)."""
         client, self._client = self._client, None
         if client is None:
             return
-        closer = threading.Thread(target=self._shutdown, args=(client,), name='loop-socket-close')
+        closer = threading.Thread(target=shut_down, args=(client, FLUSH_WAIT), name='loop-socket-close')
         with self._lock:
             self._closers = [t for t in self._closers if t.is_alive()] + [closer]
         closer.start()
         closer.join(SHUTDOWN_WAIT)
         if closer.is_alive():
             log.warning('the old Loop socket client did not shut down within %.0f s', SHUTDOWN_WAIT)
-
-    @staticmethod
-    def _shutdown(client: LoopClient) -> None:
-        LoopSocket._flush(client)
-        try:
-            client.shutdown()
-        except Exception:  # noqa: BLE001 - it is being discarded
-            log.debug('Loop socket client shutdown failed', exc_info=True)
-        try:
-            client.eio.disconnect(abort=True)
-        except Exception:  # noqa: BLE001
-            log.debug('engine.io disconnect failed', exc_info=True)

@@ -3,11 +3,13 @@
 python-engineio's threaded client starts a new thread for every received message, so two events could reach
 python-socketio (and their handlers) in either order. `_ReadThreadEngineIO` passes Socket.IO EVENT messages on
 in the thread that reads the connection; `LoopClient` then hands each event to LoopSocket's dispatcher instead
-of running the handler there, and `send_ack` answers it later from whichever thread ran the handler.
+of running the handler there, and `send_ack` answers it later from whichever thread ran the handler. `shut_down`
+flushes what is queued (an ack sent during shutdown) before the client is shut down.
 """
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
 import engineio
@@ -49,3 +51,28 @@ class LoopClient(socketio.Client):
 
     def send_ack(self, namespace: str | None, id: int, data: list[Any]) -> None:
         self._send_packet(self.packet_class(sio_packet.ACK, namespace=namespace or '/', id=id, data=data))
+
+
+def flush(client: LoopClient, timeout: float) -> None:
+    """Let packets already queued (an ack of an event handled during shutdown) reach the Loop first."""
+    eio = getattr(client, 'eio', None)
+    outgoing = getattr(eio, 'queue', None)
+    if outgoing is None or getattr(eio, 'state', None) != 'connected':
+        return
+    deadline = time.monotonic() + timeout
+    with outgoing.all_tasks_done:  # engine.io's write loop marks each packet done once it is sent
+        while outgoing.unfinished_tasks and (remaining := deadline - time.monotonic()) > 0:
+            outgoing.all_tasks_done.wait(remaining)
+
+
+def shut_down(client: LoopClient, flush_wait: float) -> None:
+    """Flush (at most `flush_wait` s), then shut the client down and abort its engine.io connection."""
+    flush(client, flush_wait)
+    try:
+        client.shutdown()
+    except Exception:  # noqa: BLE001 - it is being discarded
+        log.debug('Loop socket client shutdown failed', exc_info=True)
+    try:
+        client.eio.disconnect(abort=True)
+    except Exception:  # noqa: BLE001
+        log.debug('engine.io disconnect failed', exc_info=True)
