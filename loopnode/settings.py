@@ -10,6 +10,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Callable, Iterator, Mapping, TypeVar
 
 from .errors import ConfigError
@@ -24,6 +25,11 @@ FALSE_WORDS = frozenset({'0', 'false', 'no', 'off'})
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 NODE_TYPES = ('detector', 'trainer', 'annotator', 'converter')
 OUTBOX_CAP_POLICIES = ('thin', 'drop_oldest')  # Addition: how MAX_OUTBOX_SIZE trims autoupload items (docs/outbox.md)
+
+
+def process_environ() -> dict[str, str]:
+    """A copy of this process's environment: what an Executor made outside a node gives its child."""
+    return dict(os.environ)
 
 
 class EnvReader:
@@ -151,10 +157,14 @@ class Settings:
     http_max_headers: int = 100
     http_max_header_bytes: int = 16384
     http_backlog: int = 1024
+    http_spool_budget_mb: int = 256
     notify_socket: str | None = None
     watchdog_usec: int | None = None
     journal_stream: bool = False
     warnings: tuple[str, ...] = ()
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """What an executor's child inherits: this process's environment at load time with the variables these
+    settings were parsed from on top (the same unless `from_env` was given a mapping, as tests and the demo do)."""
 
     @property
     def has_credentials(self) -> bool:
@@ -253,10 +263,12 @@ class Settings:
             http_max_headers=env.number('HTTP_MAX_HEADERS', 100, int, minimum=8, maximum=10000),
             http_max_header_bytes=env.number('HTTP_MAX_HEADER_BYTES', 16384, int, minimum=1024, maximum=1_000_000),
             http_backlog=env.number('HTTP_BACKLOG', 1024, int, minimum=1024, maximum=65535),
+            http_spool_budget_mb=env.number('HTTP_SPOOL_BUDGET_MB', 256, int, minimum=64, maximum=1_000_000),
             notify_socket=env.string('NOTIFY_SOCKET'),
             watchdog_usec=watchdog_usec or None,
             journal_stream=env.string('JOURNAL_STREAM') is not None,
             warnings=tuple(env.warnings),
+            environ=MappingProxyType({**os.environ, **env.environ}),
         )
 
     def check(self, *, check_data_folder: bool = True) -> None:

@@ -138,3 +138,17 @@ def test_outbox_cap_policy(tmp_path: Path) -> None:
     """Issue 18: OUTBOX_CAP_POLICY defaults to thin; drop_oldest (any case) is accepted."""
     assert Settings.from_env(env(tmp_path)).outbox_cap_policy == 'thin'
     assert Settings.from_env(env(tmp_path, OUTBOX_CAP_POLICY=' Drop_Oldest ')).outbox_cap_policy == 'drop_oldest'
+
+
+def test_environ_is_what_an_executor_child_inherits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """trainer.md §7: children get the node's environment; Settings keeps it (the only reader of os.environ)."""
+    monkeypatch.setenv('LOOPNODE_TEST_MARK', 'process')
+    monkeypatch.setenv('LOOPNODE_TEST_ONLY_PROCESS', 'yes')
+    s = Settings.from_env(env(tmp_path, LOOPNODE_TEST_MARK='settings', VRAM_LIMIT_GB='4', LOOP_PASSWORD='secret'))
+    assert s.environ['LOOPNODE_TEST_MARK'] == 'settings' and s.environ['VRAM_LIMIT_GB'] == '4'
+    assert s.environ['LOOPNODE_TEST_ONLY_PROCESS'] == 'yes' and 'PATH' in s.environ
+    monkeypatch.setenv('LOOPNODE_TEST_MARK', 'later')
+    assert s.environ['LOOPNODE_TEST_MARK'] == 'settings'  # a snapshot
+    with pytest.raises(TypeError):
+        s.environ['X'] = '1'  # type: ignore[index]
+    assert 'secret' not in repr(s) and Settings.from_env(env(tmp_path)).environ['LOOPNODE_TEST_MARK'] == 'later'

@@ -46,7 +46,6 @@ class ColorTrainerLogic(TrainerLogic):
     def __init__(self) -> None:
         super().__init__(MODEL_FORMAT)
         self._reported: str | None = None  # result.json content already sent as a best state
-        self._log_start = 0  # size of the (appended) executor log when this attempt's process started
 
     # ---- reported ------------------------------------------------------------------------------------
 
@@ -55,7 +54,9 @@ class ColorTrainerLogic(TrainerLogic):
         if not self.training_active:
             return None
         executor = self._executor  # never create one just to report
-        return last_progress(executor.get_log_by_lines(LOG_TAIL)) or 0.0 if executor is not None else 0.0
+        if executor is None:
+            return 0.0
+        return last_progress(executor.get_log_by_lines(LOG_TAIL, since_start=True)) or 0.0
 
     @property
     def model_architecture(self) -> str | None:
@@ -88,8 +89,6 @@ class ColorTrainerLogic(TrainerLogic):
         return [sys.executable, '-m', TRAIN_MODULE, '--folder', str(self._folder), *(['--resume'] if resume else [])]
 
     def _start(self, resume: bool) -> None:
-        log_path = self.executor.log_path
-        self._log_start = log_path.stat().st_size if log_path.exists() else 0
         self.executor.start(self._command(resume=resume))
 
     def _start_training_from_scratch(self) -> None:
@@ -109,14 +108,8 @@ class ColorTrainerLogic(TrainerLogic):
         self._start(resume=True)
 
     def _get_executor_error_from_log(self) -> str | None:
-        """`training failed:` of this attempt only: the log also holds the lines of earlier, failed attempts."""
-        try:
-            with open(self.executor.log_path, 'rb') as f:
-                f.seek(self._log_start)
-                lines = f.read().decode(errors='replace').splitlines()[-LOG_TAIL:]
-        except FileNotFoundError:
-            lines = []
-        for line in reversed(lines):
+        """`training failed:` of this attempt only (`since_start`): the log also holds earlier attempts' lines."""
+        for line in reversed(self.executor.get_log_by_lines(LOG_TAIL, since_start=True)):
             if 'training failed:' in line:
                 return line.split('training failed:', 1)[1].strip()
         return super()._get_executor_error_from_log()

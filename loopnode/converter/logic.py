@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..data import Context, ModelInformation
-from ..service.executor import Executor, stop_all
+from ..service.executor import Executor, ExecutorRegistry
 
 
 class ConversionCancelled(Exception):
@@ -42,6 +42,7 @@ class ConverterHost(Protocol):
 
     uuid: str
     name: str
+    executors: ExecutorRegistry
 
     @property
     def data_folder(self) -> Path: ...
@@ -71,8 +72,6 @@ class ConverterLogic:
         self.node: ConverterHost | None = None
         self.model_folder: str | None = None
         self.cancel_token = threading.Event()
-        self._executors: list[Executor] = []
-        self._executors_lock = threading.Lock()
 
     # ---- wiring ------------------------------------------------------------------------------------------
 
@@ -128,16 +127,9 @@ class ConverterLogic:
     def new_executor(self, name: str) -> Executor:
         """An Executor for an external program, working in `model_folder`, logging to `<name>.log`.
 
-        Every executor made here is killed (its whole process group) when the node stops.
+        Every executor made here is killed (its whole process group) when the node stops, and after a
+        kill -9 of the node when it starts again.
         """
-        base = Path(self.model_folder) if self.model_folder else self._host().data_folder / 'executors'
-        executor = Executor(base, log_name=f'{name}.log')
-        with self._executors_lock:  # finished executors are dropped, so the list stays short
-            self._executors = [e for e in self._executors if e.pid is None or e.is_running()] + [executor]
-        return executor
-
-    def stop_executors(self, grace: float = 10.0) -> None:
-        """Stop every executor of this logic (SIGTERM, `grace` s, SIGKILL); called by the node at shutdown."""
-        with self._executors_lock:
-            executors, self._executors = self._executors, []
-        stop_all(executors, grace)
+        host = self._host()
+        base = Path(self.model_folder) if self.model_folder else host.data_folder / 'executors'
+        return host.executors.new(base, log_name=f'{name}.log')

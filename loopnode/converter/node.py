@@ -106,9 +106,9 @@ class ConverterNode(SocketNodeService):
             'converted': self.runner.converted_total, 'failed': len(failing), 'failing': failing}}
 
     def stop_workers(self) -> None:
-        """Cancel the running conversion and kill the logic's executors (process groups) within the grace."""
+        """Cancel the running conversion and kill the node's executors (process groups) within the grace."""
         self.logic.cancel_token.set()
-        self.logic.stop_executors(self.settings.shutdown_grace)
+        self.executors.stop_all(self.settings.shutdown_grace)
         super().stop_workers()  # then the Loop socket (§10.3)
 
 

@@ -7,6 +7,7 @@ renamed to `models/<version>/`, so a crash never leaves a half-written version f
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -241,3 +242,12 @@ def local_versions(models_folder: Path) -> list[str]:
         return []
     names = [p.name for p in models_folder.iterdir() if p.is_dir() and not p.is_symlink()]
     return sorted((n for n in names if _VERSION.fullmatch(n)), key=lambda n: tuple(int(x) for x in n.split('.')))
+
+
+def cached_model_format(folder: Path) -> str | None:
+    """The `format` a cached `model.json` names (the Loop patches it in, §7.2); None when absent or unreadable."""
+    try:
+        value = json.loads((folder / MODEL_JSON).read_text(encoding='utf-8')).get('format')
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None

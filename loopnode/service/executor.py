@@ -1,10 +1,14 @@
 """Executor: one external program in its own process group, logging to a file (trainer.md §7).
 
-Used by logics that run external tools (a TensorRT build, a training script). The child calls `setsid`, so
-`stop()` can end the whole group: SIGTERM, `grace` seconds, then SIGKILL. `stop_all()` stops many
-executors with one shared deadline. Every executor still running at interpreter exit is killed by an
-`atexit` hook (and by `NodeService.run` before an `os._exit`, which skips atexit), so no GPU process outlives
-its node.
+Used by logics that run external tools (a training script, a TensorRT build). The child calls `setsid`, so
+`stop()` ends the whole group: SIGTERM, `grace` seconds, then SIGKILL. While it runs, an executor has an
+`atexit` hook that SIGKILLs its group, so no GPU process outlives an interpreter exit.
+
+`ExecutorRegistry` holds the executors of one node (`node.executors`): made with the environment the node's
+Settings were loaded from, stopped all at once (abort, shutdown), SIGKILLed before an `os._exit` (which skips
+atexit). While one runs, `<pid> <start time>` of its group is in `pid_folder/<pid>`; a node restarted after a
+kill -9 calls `kill_stale()` at start and kills the groups its dead predecessor left behind. The start time
+(field 22 of /proc/<pid>/stat) tells a reused pid apart, so an unrelated process is never hit.
 """
 from __future__ import annotations
 
@@ -16,91 +20,132 @@ import signal
 import subprocess
 import threading
 import time
-import weakref
 from pathlib import Path
 from typing import IO, Iterable, Mapping, Sequence
 
+from ..fsutil import atomic_write_bytes
+from ..settings import process_environ
+
 log = logging.getLogger(__name__)
 
-_RUNNING: 'weakref.WeakSet[Executor]' = weakref.WeakSet()
-_RUNNING_LOCK = threading.Lock()
+DEFAULT_GRACE = 10.0
+DEFAULT_LOG_NAME = 'last_training.log'
+KILL_WAIT = 5.0  # s after SIGKILL before giving up on a process in uninterruptible sleep
 
 
 class Executor:
-    """Runs one command at a time in `base_path` with stdout and stderr appended to `base_path/log_name`."""
+    """Runs one command at a time in `base_path` with stdout and stderr appended to `base_path/log_name`.
 
-    def __init__(self, base_path: str | os.PathLike[str], log_name: str = 'last_training.log') -> None:
+    `environ` is the environment the child starts from (a node passes its Settings' snapshot; None: this
+    process's environment). `registry` is set by `ExecutorRegistry.new`.
+    """
+
+    def __init__(self, base_path: str | os.PathLike[str], log_name: str = DEFAULT_LOG_NAME, *,
+                 environ: Mapping[str, str] | None = None, registry: ExecutorRegistry | None = None) -> None:
         self.base_path = Path(base_path)
         self.base_path.mkdir(parents=True, exist_ok=True)
         self.log_path = self.base_path / log_name
+        self.log_start = 0  # size of the (appended) log when the current process started
+        self._environ = environ
+        self._registry = registry
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._lock = threading.Lock()
 
     def start(self, cmd: str | Sequence[str], env: Mapping[str, str] | None = None) -> None:
-        """Start `cmd` (a list, or a string split shell-style; no shell) in a new process group."""
-        argv = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
+        """Start `cmd` (a list, or a string split shell-style; no shell) in a new process group.
+
+        The child's environment is `environ` updated with `env`; raises RuntimeError if already running.
+        """
+        argv = shlex.split(cmd) if isinstance(cmd, str) else [str(arg) for arg in cmd]
+        if not argv:
+            raise ValueError('empty command')
         with self._lock:
             if self._process is not None and self._process.poll() is None:
-                raise RuntimeError(f'executor in {self.base_path} is already running')
+                raise RuntimeError(f'executor in {self.base_path} is already running pid {self._process.pid}')
             self._close_log()
-            self._log_file = open(self.log_path, 'ab')  # noqa: SIM115 - closed in wait()/stop()
+            self._log_file = open(self.log_path, 'ab')  # noqa: SIM115 - closed when the process is reaped
+            self.log_start = self._log_file.tell()
+            child_env = dict(process_environ() if self._environ is None else self._environ)
+            child_env.update(env or {})
             try:
-                self._process = subprocess.Popen(argv, cwd=self.base_path, env={**os.environ, **(env or {})},
-                                                 stdin=subprocess.DEVNULL, stdout=self._log_file,
-                                                 stderr=subprocess.STDOUT, start_new_session=True)
+                self._process = subprocess.Popen(argv, cwd=self.base_path, env=child_env, stdin=subprocess.DEVNULL,
+                                                 stdout=self._log_file, stderr=subprocess.STDOUT,
+                                                 start_new_session=True, close_fds=True)
             except BaseException:  # e.g. the program does not exist: no log file left open
                 self._close_log()
                 raise
-        with _RUNNING_LOCK:
-            _RUNNING.add(self)
-        log.info('started %s (pid %d) in %s', argv[0], self._process.pid, self.base_path)
+            atexit.register(self._kill_at_exit)
+            pid = self._process.pid
+        log.info('started %s (pid %d) in %s', shlex.join(argv), pid, self.base_path)
+        if self._registry is not None:
+            self._registry._started(self)  # noqa: SLF001 - the registry's own hook (outside our lock)
 
     @property
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
     def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        """The process exists and has not exited."""
+        process = self._process
+        return process is not None and process.poll() is None
+
+    @property
+    def return_code(self) -> int | None:
+        """The exit code once the process ended (None while it runs or if nothing ran)."""
+        process = self._process
+        return None if process is None else process.poll()
 
     def signal_group(self, signum: int) -> None:
-        """Send `signum` to the process group (nothing if it is gone)."""
-        if self._process is None:
+        """Send `signum` to the process group (nothing if it is gone or its pid was handed out again)."""
+        process = self._process
+        if process is None:
             return
-        pid = self._process.pid
-        if self._process.returncode is not None and _pid_in_use(pid):
+        if process.returncode is not None and _pid_in_use(process.pid):
             # the leader was reaped; while members of its group live, the kernel does not hand its pid out
             # again, so a process with that pid now is another one (maybe leading its own group): leave it
             return
-        try:
-            os.killpg(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
+        signal_group(process.pid, signum)
 
-    def stop(self, grace: float = 10.0) -> int | None:
-        """SIGTERM to the group, wait up to `grace` s, then SIGKILL to the group; returns the exit code."""
+    def stop(self, grace: float = DEFAULT_GRACE) -> int | None:
+        """SIGTERM to the group, wait up to `grace` s, then SIGKILL to the group; reap; return the exit code."""
         return stop_all([self], grace).get(self)
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the exit (raises subprocess.TimeoutExpired after `timeout`), close the log, return the code."""
-        if self._process is None:
+        process = self._process
+        if process is None:
             return None
-        code = self._process.wait(timeout)
+        code = process.wait(timeout)
         self._finished()
         return code
 
-    def get_log(self) -> str:
-        if not self.log_path.exists():
+    def get_log(self, since_start: bool = False) -> str:
+        """The whole log as text, or with `since_start` only what the current (last started) process wrote."""
+        try:
+            with open(self.log_path, 'rb') as f:
+                if since_start and f.seek(0, os.SEEK_END) >= self.log_start:
+                    f.seek(self.log_start)
+                else:
+                    f.seek(0)  # no offset, or the log was truncated or replaced since
+                return f.read().decode(errors='replace')
+        except FileNotFoundError:
             return ''
-        return self.log_path.read_text(errors='replace')
 
-    def get_log_by_lines(self, tail: int | None = None) -> list[str]:
-        lines = self.get_log().splitlines()
+    def get_log_by_lines(self, tail: int | None = None, since_start: bool = False) -> list[str]:
+        """The log's lines (the last `tail` of them); `since_start` as in `get_log`."""
+        lines = self.get_log(since_start).splitlines()
         return lines if tail is None else lines[-tail:] if tail > 0 else []
 
+    def _kill_at_exit(self) -> None:
+        if self.is_running():
+            self.signal_group(signal.SIGKILL)
+
     def _finished(self) -> None:
-        with _RUNNING_LOCK:
-            _RUNNING.discard(self)
+        """The process was reaped: close the log, drop the exit hook, leave the registry (idempotent)."""
+        atexit.unregister(self._kill_at_exit)
+        if self._registry is not None:
+            self._registry._finished(self)  # noqa: SLF001
         with self._lock:
             self._close_log()
 
@@ -108,6 +153,14 @@ class Executor:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+
+def signal_group(pgid: int, signum: int) -> None:
+    """`killpg`, ignoring a group that is gone (or not ours)."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _pid_in_use(pid: int) -> bool:
@@ -120,10 +173,7 @@ def _pid_in_use(pid: int) -> bool:
     return True
 
 
-KILL_WAIT = 5.0  # s after SIGKILL before giving up on a process in uninterruptible sleep
-
-
-def stop_all(executors: Iterable[Executor], grace: float = 10.0) -> dict[Executor, int | None]:
+def stop_all(executors: Iterable[Executor], grace: float = DEFAULT_GRACE) -> dict[Executor, int | None]:
     """Stop every executor: SIGTERM to all groups, one shared `grace` deadline, SIGKILL to the rest; reap all."""
     executors = list(executors)
     for executor in executors:
@@ -140,7 +190,7 @@ def stop_all(executors: Iterable[Executor], grace: float = 10.0) -> dict[Executo
         try:
             process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            log.warning('pid %d ignored SIGTERM for %.0f s: SIGKILL to its process group', process.pid, grace)
+            log.warning('pid %d ignored SIGTERM for %.1f s: SIGKILL to its process group', process.pid, grace)
             executor.signal_group(signal.SIGKILL)
             try:
                 process.wait(KILL_WAIT)
@@ -154,10 +204,99 @@ def stop_all(executors: Iterable[Executor], grace: float = 10.0) -> dict[Executo
     return codes
 
 
-@atexit.register
-def kill_leftovers() -> None:
-    """SIGKILL the group of every executor still running (at interpreter exit, and before an `os._exit`)."""
-    with _RUNNING_LOCK:
-        leftovers = list(_RUNNING)
-    for executor in leftovers:
-        executor.signal_group(signal.SIGKILL)
+class ExecutorRegistry:
+    """Makes, tracks and kills the executors of one node; holds only those started and not yet reaped."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, pid_folder: Path | None = None) -> None:
+        self.environ = environ
+        self.pid_folder = pid_folder
+        self._pid_files: dict[Executor, Path | None] = {}  # executor → its pid file
+        self._lock = threading.Lock()
+
+    def new(self, base_path: str | os.PathLike[str], log_name: str = DEFAULT_LOG_NAME) -> Executor:
+        """An Executor in `base_path` (logging to `log_name`) with the node's environment, tracked from its start."""
+        return Executor(base_path, log_name, environ=self.environ, registry=self)
+
+    def running(self) -> list[Executor]:
+        """The executors whose process has not exited."""
+        return [e for e in self._tracked() if e.is_running()]
+
+    def stop_all(self, grace: float = DEFAULT_GRACE) -> None:
+        """SIGTERM to every group at once, one shared `grace`, then SIGKILL; reaps them (abort, shutdown).
+
+        Also the groups of leaders that exited but were not reaped yet: their children die too.
+        """
+        stop_all(self._tracked(), grace)
+
+    def kill_all(self) -> int:
+        """SIGKILL every tracked group without waiting (before an `os._exit`); returns how many ran."""
+        running = 0
+        for executor in self._tracked():
+            if executor.is_running():
+                running += 1
+                log.warning('killing process group %s of %s', executor.pid, executor.base_path)
+            executor.signal_group(signal.SIGKILL)
+        return running
+
+    def kill_stale(self) -> int:
+        """Kill the groups an earlier process of this node left running (it was killed -9); returns how many."""
+        if self.pid_folder is None or not self.pid_folder.is_dir():
+            return 0
+        killed = 0
+        for pid_file in self.pid_folder.iterdir():
+            try:
+                pid_text, _, started = pid_file.read_text().strip().partition(' ')
+                pid = int(pid_text)
+            except (OSError, ValueError):
+                pid_file.unlink(missing_ok=True)
+                continue
+            if started and _start_time(pid) == started.split()[0]:
+                log.warning('killing process group %d left behind by an earlier process of this node', pid)
+                signal_group(pid, signal.SIGKILL)
+                killed += 1
+            pid_file.unlink(missing_ok=True)
+        return killed
+
+    # ---- called by Executor ---------------------------------------------------------------------------------
+
+    def _tracked(self) -> list[Executor]:
+        with self._lock:
+            return list(self._pid_files)
+
+    def _started(self, executor: Executor) -> None:
+        pid = executor.pid
+        assert pid is not None
+        for done in [e for e in self._tracked() if e is not executor and e.return_code is not None]:
+            done._finished()  # noqa: SLF001 - exited, never waited for: drop it, so the registry stays short
+        pid_file = self._write_pid_file(pid)
+        with self._lock:
+            previous = self._pid_files.pop(executor, None)
+            self._pid_files[executor] = pid_file
+        if previous is not None and previous != pid_file:
+            previous.unlink(missing_ok=True)
+
+    def _finished(self, executor: Executor) -> None:
+        with self._lock:
+            pid_file = self._pid_files.pop(executor, None)
+        if pid_file is not None:
+            pid_file.unlink(missing_ok=True)
+
+    def _write_pid_file(self, pid: int) -> Path | None:
+        if self.pid_folder is None:
+            return None
+        path = self.pid_folder / str(pid)
+        try:
+            self.pid_folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, f'{pid} {_start_time(pid) or ""}\n'.encode())
+        except OSError as e:
+            log.warning('could not write %s: %s', path, e)
+            return None
+        return path
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (field 22 of /proc/pid/stat), which tells a reused pid apart."""
+    try:
+        return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None

@@ -5,7 +5,8 @@ feeds 4 KiB (our setting: 256 KiB) `recv()` chunks into wsproto, which appends t
 frames out of it, unmasks them in Python (`bytes.translate` on four strided slices) and hands each message to
 the engine.io thread through a `Condition`. A raw 640×480×3 frame (921,600 bytes) costs several copies and a
 thread hop. `FastWebSocketWSGI` reads frames in the engine.io thread itself: it `recv_into()`s each payload
-straight into one preallocated buffer, unmasks it in place with numpy (uint32 XOR) and returns it; sending
+straight into one preallocated buffer, unmasks it in place with numpy (uint32 XOR) and returns it (a large
+binary message is received into the `bytes` object engine.io keeps, `fillbytes.py`: no copy at all); sending
 writes one frame per message. RFC 6455 server side, no extensions (permessage-deflate is declined, which
 the RFC allows; Socket.IO clients send uncompressed then), no subprotocols. Held to Autobahn|Testsuite
 (`make test-conformance`, docs/websocket-conformance.md): protocol errors close with 1002, text that is not
@@ -30,6 +31,8 @@ from typing import Any, Callable
 import numpy as np
 from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 
+from . import fillbytes
+
 log = logging.getLogger(__name__)
 
 WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
@@ -53,7 +56,7 @@ def accept_key(key: str) -> str:
     return base64.b64encode(hashlib.sha1(key.encode('ascii') + WS_GUID).digest()).decode('ascii')
 
 
-def unmask(payload: bytearray, mask: bytes) -> None:
+def unmask(payload: bytearray | memoryview, mask: bytes) -> None:
     """XOR `payload` in place with the 4-byte client mask (numpy on whole 32-bit words, bytes for the tail)."""
     n = len(payload)
     words = n // 4
@@ -100,9 +103,10 @@ def frame_header(opcode: int, length: int) -> bytes:
 class FrameSocket:
     """RFC 6455 frames on a connected server socket: `receive()` one message, `send()` one message."""
 
-    def __init__(self, sock: socket.socket, max_message: int) -> None:
+    def __init__(self, sock: socket.socket, max_message: int, zero_copy: bool = True) -> None:
         self.sock = sock
         self.max_message = max_message
+        self.zero_copy = zero_copy  # False: the copying path (bytearray, then bytes()), for bench/ comparisons
         self.connected = True
         self._buffer = bytearray()
         self._send_lock = threading.Lock()
@@ -179,6 +183,25 @@ class FrameSocket:
             on_data(view[done:])
         return payload
 
+    def _payload_bytes(self, length: int, mask: bytes) -> bytes:
+        """The next `length` bytes unmasked, received straight into a new `bytes` (`fillbytes.new_bytes`)."""
+        data, view = fillbytes.new_bytes(length)
+        try:
+            have = min(len(self._buffer), length)
+            if have:
+                with memoryview(self._buffer) as buffered:
+                    view[:have] = buffered[:have]
+                del self._buffer[:have]
+            while have < length:
+                got = self.sock.recv_into(view[have:])
+                if not got:
+                    raise WebSocketClosed('connection closed by peer')
+                have += got
+            unmask(view, mask)
+        finally:
+            view.release()
+        return data
+
     def _readable(self) -> bool:
         """True if a read would not block now (a zero-timeout poll); where poll() is missing, always False."""
         if self._poll is None:
@@ -233,6 +256,8 @@ class FrameSocket:
             size += length
             if size > self.max_message:
                 raise self._fail(CLOSE_TOO_BIG, 'message too big')
+            if fin and not parts and decoder is None and self.zero_copy and fillbytes.available(length):
+                return self._payload_bytes(length, mask)  # one large binary frame: the usual raw image
             if decoder is None:
                 parts.append(self._payload(length, mask))
             else:  # UTF-8 is checked as the frame arrives, so an invalid text fails fast
@@ -302,15 +327,32 @@ class FastWebSocketWSGI(SimpleWebSocketWSGI):
         key = environ.get('HTTP_SEC_WEBSOCKET_KEY', '')
         if 'websocket' not in environ.get('HTTP_UPGRADE', '').lower() or not valid_key(key) \
                 or environ.get('HTTP_SEC_WEBSOCKET_VERSION') != '13':
+            self._drop_session()
             body = b'expected a WebSocket upgrade (version 13, Sec-WebSocket-Key: base64 of 16 bytes)'
             start_response('400 Bad Request', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])
-            return [body]
+            return (body,)  # not a list: engine.io takes a list from a polling session's upgrade for its packets
         sock.sendall(('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
                       f'Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n').encode('ascii'))
         self._sock = sock
         self.frames = FrameSocket(sock, self.max_message)
         self.app(self)
         raise ConnectionError()  # tells werkzeug the connection is gone (no HTTP response follows)
+
+    def _drop_session(self) -> None:
+        """Close the engine.io session a refused upgrade opened (a `transport=websocket` connect), at once.
+
+        engine.io created it for this request and would keep it until its ping timeout. `close(wait=False,
+        abort=True)` (the socket's public close: no CLOSE packet, no join of the never-read queue) marks it
+        closed, so engine.io drops it as soon as this call returns. A polling session that asked to upgrade
+        is connected already and stays: its client goes on polling.
+        """
+        session = getattr(self.app, '__self__', None)  # the handler is the engine.io socket's bound method
+        if session is None or getattr(session, 'connected', True):
+            return
+        try:
+            session.close(wait=False, abort=True, reason=session.server.reason.TRANSPORT_ERROR)
+        except Exception:  # noqa: BLE001 - the 400 goes out regardless; the ping timeout is the fallback
+            log.exception('could not close the engine.io session of a refused upgrade')
 
     def close(self) -> None:
         if self.frames is None:

@@ -1,9 +1,10 @@
 """NodeService: the process shell every node type uses (loop-protocol.md §10).
 
 It owns the settings, the node identity, the Flask app with its Socket.IO server, the HTTP server thread,
-the worker threads, the Loop HTTP client, the metrics registry and sd_notify. Node types add routes,
-Socket.IO handlers and workers, and override the hooks `readiness_reason`, `status_record`, `status_extra`
-and `on_loop_socket`. `run()` blocks until SIGTERM/SIGINT or `request_exit(code)` and returns the exit code.
+the worker threads, the Loop HTTP client, the metrics registry, sd_notify and the subprocesses (`executors`).
+Node types add routes, Socket.IO handlers and workers, and override the hooks `readiness_reason`,
+`status_record`, `status_extra` and `on_loop_socket`. `run()` blocks until SIGTERM/SIGINT or
+`request_exit(code)` and returns the exit code.
 """
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ from prometheus_client import CollectorRegistry, Counter
 from ..fsutil import empty_folder
 from ..loop.http import LoopHttp
 from ..settings import Settings
-from .executor import kill_leftovers
+from .executor import ExecutorRegistry
 from .httpd.limits import HttpLimits
 from .identity import node_uuid
 from .notify import SystemdNotifier
-from .routes import register_common_routes
+from .routes import head_token_check, register_common_routes
 from .server import HttpServer
 from .sockets import create_socketio
 from .workers import Worker
@@ -48,6 +49,8 @@ class NodeService:
         self.settings.data_folder.mkdir(parents=True, exist_ok=True)
         self.uuid = uuid or node_uuid(settings.data_folder, self.name)
         self.started_at = time.monotonic()
+        # every subprocess of the node: killed on stop, before an os._exit, and after a kill -9 on the next start
+        self.executors = ExecutorRegistry(settings.environ, settings.data_folder / 'executor_pids' / self.uuid)
         self.shutdown_requested = threading.Event()  # set by signals and request_exit; ends Loop waits
         self.exit_code = EXIT_OK
         self.stopping = False
@@ -159,10 +162,12 @@ class NodeService:
     def start(self) -> None:
         """Prepare, start the HTTP server and the workers, then tell systemd READY=1. Non-blocking."""
         self.settings.log_warnings()
+        self.executors.kill_stale()
         self.prepare()
         limits = HttpLimits.from_settings(self.settings, max_body=self.app.config['MAX_CONTENT_LENGTH'],
                                           spool_dir=self.settings.tmp_folder)
-        self._server = HttpServer(self.app, self.settings.node_host, self.settings.node_port, limits=limits)
+        self._server = HttpServer(self.app, self.settings.node_host, self.settings.node_port, limits=limits,
+                                  check_head=head_token_check(self.settings.node_api_token))
         self._server.start()
         self._started = True
         for worker in list(self._workers):
@@ -188,6 +193,7 @@ class NodeService:
             worker.stop()
         self.loop_http.abort_transfers()
         self.stop_workers()
+        self.executors.stop_all(grace)  # what the node type did not stop itself (a stuck thread's)
         deadline = time.monotonic() + grace
         for worker in self._workers:
             worker.join(max(0.0, deadline - time.monotonic()))
@@ -229,7 +235,7 @@ class NodeService:
                 # a non-daemon thread would keep the process alive past the grace period: end it now;
                 # everything durable is on disk already (the outbox keeps unsent items)
                 log.error('exiting with %d while threads still run: %s', self.exit_code, self.stragglers())
-                kill_leftovers()  # os._exit skips the atexit hook that kills executors' process groups
+                self.executors.kill_all()  # os._exit skips the atexit hooks that kill executors' process groups
                 logging.shutdown()
                 os._exit(self.exit_code)
             return self.exit_code

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -11,6 +11,9 @@ from werkzeug.exceptions import HTTPException
 
 from ..loop.http import LoopHttp
 from ..settings import Settings
+from .httpd.environ import request_path
+from .httpd.parse import HttpError, RequestHead
+from .sockets import SOCKETIO_PATH
 
 OPEN_PATHS = frozenset({'/healthz'})
 
@@ -33,6 +36,22 @@ def token_ok(expected: str | None, given: str | None) -> bool:
     if not expected:
         return True
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def head_token_check(token: str | None) -> Callable[[RequestHead], HttpError | None] | None:
+    """The server's check of a chunked request's head: the token check of `check_token` below, made before
+    the body is spooled (a 401 costs no disk); None without a token. Socket.IO checks its own (connect auth)."""
+    if not token:
+        return None
+
+    def check(head: RequestHead) -> HttpError | None:
+        path = request_path(head.target)
+        if path in OPEN_PATHS or path.startswith(SOCKETIO_PATH):
+            return None
+        header = next((value for name, value in head.headers if name.lower() == 'authorization'), '')
+        given = header[len('Bearer '):] if header.startswith('Bearer ') else None
+        return None if token_ok(token, given) else HttpError(401, 'unauthorized')
+    return check
 
 
 class ServedNode(Protocol):

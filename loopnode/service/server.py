@@ -4,7 +4,9 @@ Each connection is served by its own named thread (`service/httpd/connection.py`
 limits (`HttpLimits`); beyond `max_connections` open connections a new one is answered 503 and closed by the
 closer thread, so threads and memory stay bounded. The accept loop accepts in batches from a listen queue of
 `backlog` slots and sleeps in `select()` (no polling). Shutdown stops accepting, closes idle keep-alive
-connections at once, waits for requests in flight, then closes the rest: no handler thread outlives it.
+connections at once, waits for requests in flight, then closes the rest and joins every connection thread
+within `join_timeout` (threads are non-daemon; one still stuck in the application is logged as a straggler).
+Chunked bodies in transfer share one spool budget (`SpoolBudget`).
 """
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ import threading
 import time
 from typing import Any, Callable
 
+from .httpd.budget import SpoolBudget
 from .httpd.closer import Closer
 from .httpd.connection import Connection
 from .httpd.limits import HttpLimits
-from .httpd.parse import error_response
+from .httpd.parse import HttpError, RequestHead, error_response
 from .httpd.pool import ThreadPool
 
 log = logging.getLogger(__name__)
@@ -29,14 +32,21 @@ FULL_LOG_INTERVAL = 10.0
 
 
 class HttpServer:
-    """Serves a WSGI app on host:port in a thread named `name`; `shutdown(grace)` drains and joins it."""
+    """Serves a WSGI app on host:port in a thread named `name`; `shutdown(grace)` drains and joins it.
+
+    `check_head` sees the head of a request with a chunked body before the body is read and may refuse it
+    with an `HttpError` (the node answers a missing `NODE_API_TOKEN` with 401 there, before spooling).
+    """
 
     def __init__(self, app: Callable[..., Any], host: str, port: int, name: str = 'http',
-                 limits: HttpLimits | None = None) -> None:
+                 limits: HttpLimits | None = None,
+                 check_head: Callable[[RequestHead], HttpError | None] | None = None) -> None:
         self.app = app
         self.host = host
         self.name = name
         self.limits = limits or HttpLimits()
+        self.check_head = check_head
+        self.spool_budget = SpoolBudget(self.limits.spool_budget)
         family = socket.AF_INET6 if ':' in host else socket.AF_INET
         try:
             self._listener = socket.create_server((host, port), family=family, backlog=self.limits.backlog)
@@ -90,6 +100,11 @@ class HttpServer:
     def open_connections(self) -> int:
         with self._lock:
             return len(self._connections)
+
+    @property
+    def spool_used(self) -> int:
+        """Bytes of chunked bodies in transfer (reserved in the spool budget)."""
+        return self.spool_budget.used
 
     @property
     def lingering(self) -> int:
@@ -215,7 +230,11 @@ class HttpServer:
         if not drained:
             log.warning('%d request(s) still running after %.1f s; closing their connections', self.in_flight, grace)
         self._close_idle(everything=True)
-        self._pool.stop(timeout=2.0)
+        self._pool.stop(timeout=self.limits.join_timeout)
+        stragglers = self._pool.alive()
+        if stragglers:
+            log.error('http: %d connection thread(s) still running %.1f s after their connections were closed: %s',
+                      len(stragglers), self.limits.join_timeout, ', '.join(stragglers))
         self._closer.stop()
         self._wake_r.close()
         self._wake_w.close()

@@ -11,7 +11,7 @@ _LAZY = {
     'TrainerNode': 'loopnode.trainer.node', 'run_from_cli': 'loopnode.trainer.node',
     'TrainerLogic': 'loopnode.trainer.logic', 'TrainerLogicGeneric': 'loopnode.trainer.logic',
     'MockTrainerLogic': 'loopnode.trainer.mock', 'CancelToken': 'loopnode.trainer.cancel',
-    'Executor': 'loopnode.trainer.executor', 'Training': 'loopnode.trainer.record',
+    'Executor': 'loopnode.service.executor', 'Training': 'loopnode.trainer.record',
     'CriticalError': 'loopnode.trainer.errors', 'DownloadError': 'loopnode.trainer.errors',
     'ModelUploadFailedError': 'loopnode.trainer.errors', 'NodeNeedsRestartError': 'loopnode.trainer.errors',
     'TrainingCancelled': 'loopnode.trainer.errors', 'TrainingError': 'loopnode.trainer.errors',

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..loop.http import LoopHttp
+from ..service.executor import ExecutorRegistry
 from ..settings import Settings
 from .cancel import CancelToken
 from .record import RecordFile, Training
@@ -29,6 +30,7 @@ class TrainerServices(Protocol):
     name: str
     loop_http: LoopHttp
     settings: Settings
+    executors: ExecutorRegistry
 
     def send_status(self) -> None: ...
 

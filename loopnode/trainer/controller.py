@@ -19,7 +19,6 @@ from ..service.node import EXIT_RESTART
 from .active import ActiveTraining, Snapshot, TrainerServices
 from .cancel import CancelToken
 from .commands import ack, parse_begin_training, refused
-from .executor import kill_stale_executors
 from .logic import TrainerLogic, TrainerLogicGeneric
 from .machine import TrainingMachine
 from .record import RecordFile, Training
@@ -152,7 +151,6 @@ class TrainingController:
                 return False
             log.info('resuming training %s (#%d of %s/%s) at %s', training.id, training.training_number,
                      training.context.organization, training.context.project, training.training_state.value)
-            kill_stale_executors(Path(training.training_folder))
             Path(training.training_folder).mkdir(parents=True, exist_ok=True)
             Path(training.images_folder).mkdir(parents=True, exist_ok=True)
             self._start(ActiveTraining(training, self.services, self.record_file), wait_for_slot=True)
@@ -239,7 +237,7 @@ class TrainingController:
 
     def _begin_abort(self, active: ActiveTraining) -> None:
         active.begin_abort()
-        self.logic.executors.stop_all(EXECUTOR_KILL_GRACE)
+        self.services.executors.stop_all(EXECUTOR_KILL_GRACE)
 
     def begin_shutdown(self) -> None:
         """Shutdown step 1 (§5.3): set the flag and the cancel token; nothing is persisted from here on."""
@@ -253,7 +251,7 @@ class TrainingController:
         self.begin_shutdown()
         with self.training_lock:
             self.begin_shutdown()  # a resume that raced the first call
-            self.logic.executors.stop_all(EXECUTOR_KILL_GRACE)
+            self.services.executors.stop_all(EXECUTOR_KILL_GRACE)
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(grace)

@@ -14,7 +14,7 @@ from ..data import ModelInformation, PretrainedModel, TrainingStateData
 from .active import ActiveTraining, TrainerServices, TrainingErrors
 from .cancel import CancelToken
 from .errors import CriticalError
-from .executor import Executor, ExecutorSet
+from ..service.executor import Executor
 from .record import Training
 from .trainingio import TrainingIO
 
@@ -39,7 +39,6 @@ class TrainerLogicGeneric(abc.ABC):
         self.model_format = model_format
         self.training_slot = training_slot  # a lock file path that overrides TRAINING_SLOT_LOCK
         self.node: TrainerServices | None = None
-        self.executors = ExecutorSet()
         self._active: ActiveTraining | None = None
 
     # ---- wiring (called by the node) -----------------------------------------------------------------
@@ -211,12 +210,12 @@ class TrainerLogic(TrainerLogicGeneric):
     def executor(self) -> Executor:
         """The training process's executor (cwd and log `last_training.log` in the training folder)."""
         if self._executor is None:
-            self._executor = self.executors.add(Executor(self.training.training_path))
+            self._executor = self.active.node.executors.new(self.training.training_path)
         return self._executor
 
     def new_executor(self, name: str) -> Executor:
         """Another executor (detection, export) in `training_folder/name`, stopped with the others on abort."""
-        return self.executors.add(Executor(self.training.training_path / name, log_name=f'{name}.log'))
+        return self.active.node.executors.new(self.training.training_path / name, log_name=f'{name}.log')
 
     @property
     def detection_progress(self) -> float | None:
@@ -245,10 +244,13 @@ class TrainerLogic(TrainerLogicGeneric):
             self._executor.stop()
 
     def _get_executor_error_from_log(self) -> str | None:
-        """The default check of the last 50 log lines (CUDA faults); overrides should call it too."""
+        """The default check (CUDA faults) of the last 50 lines the current attempt wrote to the appended log.
+
+        Lines of earlier attempts are skipped, so a stale error does not fail every retry; overrides should call it.
+        """
         if self._executor is None:
             return None
-        for line in self._executor.get_log_by_lines(LOG_TAIL):
+        for line in self._executor.get_log_by_lines(LOG_TAIL, since_start=True):
             for needle, message in CUDA_ERRORS:
                 if needle in line:
                     return message

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..data import Detections, ModelInformation, TrainingStateData
 
 if TYPE_CHECKING:
-    from .executor import Executor
+    from ..service.executor import Executor
 
 
 class StepLogic(Protocol):

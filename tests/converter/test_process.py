@@ -117,6 +117,34 @@ def test_c9_sigterm_during_convert_kills_the_executor(devloop: DevLoop, tmp_path
     assert requests.get(devloop.url + '/admin/received/conversions', timeout=5).json() == {'conversions': []}
 
 
+@pytest.mark.timeout(90)
+def test_a_restart_after_kill_9_kills_the_executor_left_behind(devloop: DevLoop, tmp_path: Path,
+                                                               converters: list[Converter]) -> None:
+    """kill -9 of the converter leaves its executor's group (`sleep 600` with a grandchild) running; the
+    restarted converter (same data folder and name) kills that group at start, by the node's pid file."""
+    pid_file = tmp_path / 'pids'
+    first = Converter(tmp_path, devloop.url, 'tests.converter.logics:ExecutorLogic', PID_FILE=str(pid_file),
+                      LOOP_ORGANIZATION=DEMO_ORG, LOOP_PROJECT=DEMO_PROJECT)
+    converters.append(first)
+    until(lambda: pid_file.exists() and len(pid_file.read_text().split()) == 2, timeout=30, message='executor up')
+    child_text, grandchild_file = pid_file.read_text().split()
+    until(lambda: Path(grandchild_file).read_text().strip(), timeout=10, message='grandchild up')
+    pids = [int(child_text), int(Path(grandchild_file).read_text())]
+    first.kill()
+    assert all(process_alive(pid) for pid in pids)
+    try:
+        second = Converter(tmp_path, devloop.url, 'loopnode.converter.mock:format_a_to_format_b')
+        converters.append(second)
+        until(lambda: not any(process_alive(pid) for pid in pids), timeout=30, message='left-behind group killed')
+        assert 'left behind by an earlier process of this node' in second.log()
+        second.process.send_signal(signal.SIGTERM)
+        assert second.process.wait(timeout=30) == 0, second.log()
+    finally:
+        for pid in pids:
+            if process_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

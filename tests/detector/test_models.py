@@ -479,3 +479,18 @@ def test_model_folder_naming_another_version_is_an_artifact_failure(devloop: Dev
     clock.now += 10  # past the first backoff (5 s)
     h.run_until(lambda: h.active() == '1.1', message='1.1 downloaded and active')
     assert h.factory.builds == ['1.1'] and h.manager.status_error() is None and downloads(devloop) == 1
+
+
+def test_a_cached_folder_of_another_format_is_downloaded_again(devloop: DevLoop, harness: Callable[..., Harness],
+                                                              tmp_path: Path) -> None:
+    """§7.3 fetch: `models/1.1` left by a logic of another format is neither built at start nor reused for the
+    target: the target's version is downloaded in our format and replaces it."""
+    data = tmp_path / 'data'
+    write_local_model(data, '1.1')
+    model_json = data / 'models' / '1.1' / 'model.json'
+    model_json.write_text(json.dumps({**json.loads(model_json.read_text()), 'format': 'yolov5_wts'}))
+    h = harness(devloop.url)
+    h.run_until(lambda: h.active() == '1.1' and not h.manager.busy, message='1.1 active and committed')
+    assert h.factory.builds == ['1.1'] and downloads(devloop) == 1
+    assert json.loads(model_json.read_text())['format'] == 'mocked'
+    assert (data / 'models' / '1.1' / 'file_1.txt').is_file()

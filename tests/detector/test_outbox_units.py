@@ -222,3 +222,21 @@ def test_store_cleans_only_its_own_staging_leftovers(tmp_path: Path) -> None:
     (tmp_path / 'tmp' / 'download-abc.part').write_bytes(b'x')
     assert store.clean_staging() == 2
     assert [p.name for p in (tmp_path / 'tmp').iterdir()] == ['download-abc.part']
+
+
+def test_store_commit_is_all_or_none_when_the_folder_fsync_fails(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing fsync of the queue folder after the renames answers "not stored" with nothing left queued, so
+    the client's retry does not duplicate the items (the disk's EIO is injected)."""
+    store = OutboxStore(tmp_path)
+    store.ensure_layout()
+    staged = [store.stage(f'2024-01-01_00:00:00.00000{i}', b'j', b'{}') for i in (1, 2)]
+
+    def failing_fsync(folder: Path) -> None:
+        raise OSError(5, 'Input/output error')
+    monkeypatch.setattr('loopnode.detector.outbox.store.fsync_dir', failing_fsync)
+    with pytest.raises(OSError):
+        store.commit(NORMAL, staged)
+    monkeypatch.undo()
+    assert store.list_ids(NORMAL) == [] and not any(p.exists() for p in staged)
+    assert [p.name for p in (tmp_path / 'tmp').iterdir()] == []

@@ -1,6 +1,7 @@
 """Executor (trainer.md §7): own process group, log file, stop = SIGTERM → grace → SIGKILL to the group."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loopnode.service.executor import Executor, stop_all
+from loopnode.service.executor import Executor, ExecutorRegistry, stop_all
 from tests.helpers import until
 
 
@@ -101,3 +102,49 @@ def test_stop_after_wait_leaves_a_reused_pid_alone(tmp_path: Path) -> None:
     finally:
         stranger.kill()
         stranger.wait(10)
+
+
+def test_since_start_reads_only_the_current_attempt(tmp_path: Path) -> None:
+    """The log is appended across starts; `since_start` returns what the last started process wrote."""
+    executor = Executor(tmp_path)
+    executor.start(['sh', '-c', 'echo first; echo "CUDA out of memory"'])
+    assert executor.wait(30) == 0
+    assert executor.get_log_by_lines(since_start=True) == ['first', 'CUDA out of memory']
+    executor.start(['echo', 'second'])
+    assert executor.wait(30) == 0
+    assert executor.get_log_by_lines(since_start=True) == ['second']
+    assert executor.get_log(since_start=True) == 'second\n'
+    assert executor.get_log_by_lines() == ['first', 'CUDA out of memory', 'second']
+    assert executor.get_log_by_lines(tail=0) == []
+    executor.log_path.write_text('')  # truncated by someone else: the whole (new) log counts
+    assert executor.get_log_by_lines(since_start=True) == []
+
+
+def test_a_registry_gives_its_executors_the_node_environment(tmp_path: Path) -> None:
+    """The child starts from the environment the registry was given (Settings.environ), not this process's."""
+    registry = ExecutorRegistry({'PATH': '/usr/bin:/bin', 'FROM_SETTINGS': 'yes'})
+    executor = registry.new(tmp_path)
+    executor.start([sys.executable, '-c', 'import json, os; print(json.dumps(sorted(os.environ)))'], env={'EXTRA': '1'})
+    assert executor.wait(30) == 0
+    names = set(json.loads(executor.get_log()))
+    assert {'PATH', 'FROM_SETTINGS', 'EXTRA'} <= names and 'PYTEST_CURRENT_TEST' not in names
+    assert registry.running() == []
+
+
+def test_a_node_kills_its_executors_on_stop_and_restart(tmp_path: Path) -> None:
+    """NodeService.stop() kills every executor of the node; the pid file of one it could not reap is gone."""
+    from loopnode.service.node import NodeService
+    from loopnode.settings import Settings
+    settings = Settings.from_env({'DATA_FOLDER': str(tmp_path / 'data'), 'NODE_PORT': '0',
+                                  'LOOP_HOST': 'http://127.0.0.1:9', 'SHUTDOWN_GRACE_SEC': '2'}, node_type='converter')
+    node = NodeService(settings)
+    node.start()
+    executor = node.executors.new(tmp_path / 'run')
+    executor.start(['sh', '-c', 'trap "" TERM; sleep 600 & echo $! > grandchild.pid; wait'])
+    until(lambda: (tmp_path / 'run' / 'grandchild.pid').read_text().strip(), timeout=10, message='grandchild')
+    grandchild = int((tmp_path / 'run' / 'grandchild.pid').read_text())
+    pid_folder = settings.data_folder / 'executor_pids' / node.uuid
+    assert [p.name for p in pid_folder.iterdir()] == [str(executor.pid)]
+    node.stop()
+    assert not executor.is_running() and not list(pid_folder.iterdir())
+    until(lambda: not alive(grandchild), timeout=10, message='grandchild killed')

@@ -84,6 +84,39 @@ def test_text_binary_and_fragmented_messages(pair: tuple[FrameSocket, socket.soc
     assert frames.receive() == b'abcde'
 
 
+@pytest.mark.parametrize('zero_copy', [True, False])
+def test_a_large_binary_frame_arriving_in_pieces_is_one_bytes_object(zero_copy: bool) -> None:
+    """The raw-image path: a 921,603-byte frame sent in pieces (part of it buffered with the header) comes
+    back as `bytes` (engine.io keeps it as it is), equal to what was sent; the next message is intact."""
+    server, client = socket.socketpair()
+    server.settimeout(5)
+    try:
+        frames = FrameSocket(server, max_message=1 << 20, zero_copy=zero_copy)
+        big = os.urandom(921_603)
+        wire = client_frame(OP_BINARY, big) + client_frame(OP_TEXT, b'next')
+
+        def send() -> None:
+            for i in range(0, len(wire), 100_003):
+                client.sendall(wire[i:i + 100_003])
+        sender = threading.Thread(target=send, name='test-sender')
+        sender.start()
+        message = frames.receive()
+        assert type(message) is bytes and message == big
+        assert frames.receive() == 'next'
+        sender.join(5)
+    finally:
+        server.close()
+        client.close()
+
+
+def test_a_peer_closing_inside_a_large_binary_frame_ends_the_socket(pair: tuple[FrameSocket, socket.socket]) -> None:
+    frames, peer = pair
+    peer.sendall(client_frame(OP_BINARY, os.urandom(300_000))[:150_000])
+    peer.shutdown(socket.SHUT_WR)
+    with pytest.raises(WebSocketClosed, match='closed by peer'):
+        frames.receive()
+
+
 def test_ping_is_answered_and_close_is_echoed(pair: tuple[FrameSocket, socket.socket]) -> None:
     frames, peer = pair
     peer.sendall(client_frame(OP_PING, b'hi') + client_frame(OP_TEXT, b'x') + client_frame(OP_CLOSE, b'\x03\xe8'))
@@ -332,23 +365,39 @@ def test_upgrade_with_a_key_that_is_not_base64_of_16_bytes_gets_400(ws_server: t
     assert received == []
 
 
-def test_socketio_upgrade_with_a_bad_key_gets_400() -> None:
-    """Issue 19: the same through the node's Socket.IO endpoint (engine.io hands the request to fastws)."""
+def bad_upgrade(port: int, sid: str = '') -> bytes:
+    """The answer to a Socket.IO WebSocket upgrade whose key is not base64 (a new session, or `sid`'s)."""
+    query = f'EIO=4&transport=websocket&sid={sid}' if sid else 'EIO=4&transport=websocket'
+    with socket.create_connection(('127.0.0.1', port), timeout=5) as sock:
+        sock.sendall(f'GET /ws/socket.io/?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n'.encode()
+                     + b'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: !!not-base64!!\r\n'
+                       b'Sec-WebSocket-Version: 13\r\n\r\n')
+        return sock.recv(4096)
+
+
+def test_socketio_upgrade_with_a_bad_key_gets_400_and_its_session_is_gone_at_once() -> None:
+    """Issue 19: the same through the node's Socket.IO endpoint (engine.io hands the request to fastws). The
+    engine.io session opened for the refused connect is closed with the 400, not kept until its ping timeout;
+    a polling session whose upgrade is refused stays (its client goes on polling)."""
     app = Flask(__name__)
     sio = create_socketio(app)
+    eio = sio.server.eio
     server = HttpServer(app, '127.0.0.1', 0, name='test-http')
     server.start()
     try:
+        assert bad_upgrade(server.port).startswith(b'HTTP/1.1 400')
+        assert eio.sockets == {}  # engine.io drops a closed session before it answers
         with socket.create_connection(('127.0.0.1', server.port), timeout=5) as sock:
-            sock.sendall(b'GET /ws/socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n'
-                         b'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: !!not-base64!!\r\n'
-                         b'Sec-WebSocket-Version: 13\r\n\r\n')
-            assert sock.recv(4096).startswith(b'HTTP/1.1 400')
+            sock.sendall(b'GET /ws/socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+                         b'Connection: close\r\n\r\n')
+            opened = b''
+            while chunk := sock.recv(4096):
+                opened += chunk
+        sid = opened.split(b'"sid":"', 1)[1].split(b'"', 1)[0].decode()
+        assert bad_upgrade(server.port, sid).startswith(b'HTTP/1.1 400')
+        assert list(eio.sockets) == [sid] and not eio.sockets[sid].closed
     finally:
-        eio = sio.server.eio
-        # engine.io keeps the session it opened for the refused upgrade until its ping timeout, with the OPEN
-        # packet unsent: disconnect() would join that queue forever, so close without waiting (as node.py does)
-        for engine_socket in list(eio.sockets.values()):
+        for engine_socket in list(eio.sockets.values()):  # disconnect() would join a never-read queue forever
             engine_socket.close(wait=False, abort=True)
         eio.shutdown()  # stops engine.io's service task
         server.shutdown(2)

@@ -147,29 +147,34 @@ def test_sigterm_during_a_slow_request_drains_and_exits_0(tmp_path: Path) -> Non
 
 
 @pytest.mark.timeout(60)
-def test_exit_past_stuck_threads_still_kills_the_executors(tmp_path: Path) -> None:
+@pytest.mark.parametrize('kind', ['converter', 'trainer'])
+def test_exit_past_stuck_threads_still_kills_the_executors(tmp_path: Path, kind: str) -> None:
     """A worker stuck past SHUTDOWN_GRACE_SEC makes the node leave with os._exit, which skips atexit hooks:
-    the process group of an executor that thread started must still be killed (trainer.md §7)."""
+    the process group (shell and grandchild) of an executor that thread started after stop() had killed the
+    others must still be killed before the exit (trainer.md §7), for a trainer node too."""
     port = free_port()
     values = dict(os.environ, DATA_FOLDER=str(tmp_path / 'data'), NODE_PORT=str(port),
                   LOOP_HOST='http://127.0.0.1:9', PYTHONPATH=str(REPO), SHUTDOWN_GRACE_SEC='0.5')
-    proc = subprocess.Popen([sys.executable, '-m', 'tests.service.stuck_node'], cwd=REPO, env=values,
+    proc = subprocess.Popen([sys.executable, '-m', 'tests.service.stuck_node', kind], cwd=REPO, env=values,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     pid_file = tmp_path / 'data' / 'executor.pid'
+    pids: list[int] = []
     try:
-        until(lambda: pid_file.exists() and pid_file.read_text(), 20, message='executor started')
-        executor_pid = int(pid_file.read_text())
+        until(lambda: requests.get(f'http://127.0.0.1:{port}/healthz', timeout=2).ok, 20, message='node up')
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
+        assert proc.wait(30) == 0
         output = proc.stdout.read().decode() if proc.stdout else ''
-        assert 'threads still run' in output
-        until(lambda: not process_alive(executor_pid), 10, message='executor killed with the node')
+        assert 'threads still run' in output, output
+        pids = [int(line) for line in pid_file.read_text().split()]
+        assert len(pids) == 2, output
+        until(lambda: not any(process_alive(pid) for pid in pids), 10, message='executor group killed with the node')
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if pid_file.exists() and pid_file.read_text() and process_alive(int(pid_file.read_text())):
-            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+        for pid in pids:
+            if process_alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def process_alive(pid: int) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from loopnode.trainer.executor import Executor, ExecutorSet
+from loopnode.service.executor import Executor
+from loopnode.service.executor import ExecutorRegistry
 from tests.helpers import until
 
 
@@ -52,9 +53,9 @@ def test_exit_code_and_env(tmp_path: Path) -> None:
     assert executor.stop() == 3
 
 
-def test_set_stops_every_executor(tmp_path: Path) -> None:
-    executors = ExecutorSet()
-    first, second = executors.add(Executor(tmp_path / 'a')), executors.add(Executor(tmp_path / 'b'))
+def test_registry_stops_every_executor(tmp_path: Path) -> None:
+    executors = ExecutorRegistry()
+    first, second = executors.new(tmp_path / 'a'), executors.new(tmp_path / 'b')
     first.start('sleep 300')
     second.start('sleep 300')
     executors.stop_all(grace=2)
@@ -63,31 +64,35 @@ def test_set_stops_every_executor(tmp_path: Path) -> None:
 
 def test_stale_group_of_a_killed_node_is_killed(tmp_path: Path) -> None:
     """After kill -9 of the node its training group lives on; the restarted node kills it by the pid file."""
-    from loopnode.trainer.executor import PID_FILE, kill_stale_executors
-    executor = Executor(tmp_path / 'training')
+    pids = tmp_path / 'pids'
+    executor = ExecutorRegistry(pid_folder=pids).new(tmp_path / 'training')
     executor.start(['bash', '-c', 'sleep 300 & wait'])
     pid = executor.pid
-    assert (tmp_path / 'training' / PID_FILE).exists()
-    assert kill_stale_executors(tmp_path) == 1
+    assert (pids / str(pid)).exists()
+    restarted = ExecutorRegistry(pid_folder=pids)  # the node's next process: it never saw that executor
+    assert restarted.kill_stale() == 1
     until(lambda: executor.return_code is not None, timeout=5)
-    assert not (tmp_path / 'training' / PID_FILE).exists()
-    (tmp_path / 'training' / PID_FILE).write_text(f'{os.getpid()} 1')  # a reused pid: wrong start time
-    assert kill_stale_executors(tmp_path) == 0 and alive(os.getpid())
-    assert pid
+    assert not list(pids.iterdir())
+    (pids / str(os.getpid())).write_text(f'{os.getpid()} 1')  # a reused pid: wrong start time
+    assert restarted.kill_stale() == 0 and alive(os.getpid())
+    assert not list(pids.iterdir())
 
 
 def test_finished_executors_do_not_pile_up(tmp_path: Path) -> None:
     """§7: a logic that calls `new_executor` per detection batch must not grow the set without end; an executor
     dropped from it while finished is tracked again (and killed on abort) once it is started again."""
-    executors = ExecutorSet()
-    first = executors.add(Executor(tmp_path / 'batch'))
+    executors = ExecutorRegistry(pid_folder=tmp_path / 'pids')
+    first = executors.new(tmp_path / 'batch')
     first.start(['true'])
     first.wait(10)
     for n in range(20):
-        executor = executors.add(Executor(tmp_path / f'batch{n}'))
+        executor = executors.new(tmp_path / f'batch{n}')
         executor.start(['true'])
-        executor.wait(10)
-    assert len(executors.all()) <= 2
+        if n % 2:
+            executor.wait(10)  # the others exit without anybody waiting for them
+        else:
+            until(lambda: executor.return_code is not None, timeout=10)  # noqa: B023 - used at once
+    assert len(executors._tracked()) <= 2 and len(list((tmp_path / 'pids').iterdir())) <= 1
     first.start(['sleep', '30'])
     pid = first.pid
     executors.stop_all(grace=2)
@@ -105,5 +110,5 @@ def test_a_command_that_cannot_start_leaves_no_open_log(tmp_path: Path) -> None:
             raise AssertionError('expected the start to fail')
         except FileNotFoundError:
             pass
-    assert executor._log is None
+    assert executor._log_file is None
     assert len(os.listdir('/proc/self/fd')) <= before

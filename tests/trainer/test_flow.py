@@ -5,7 +5,8 @@ import pytest
 import requests
 
 from tests.helpers import until
-from tests.trainer.conftest import Harness, admin_get, model_uploads, posted_detections, state_of, wait_state
+from tests.trainer.conftest import (Harness, admin_get, model_uploads, posted_detections, state_of, wait_executor,
+                                   wait_state)
 
 
 @pytest.mark.timeout(60)
@@ -14,6 +15,7 @@ def test_full_training_with_stop(harness: Harness) -> None:
     node = harness.node()
     harness.begin(node)
     wait_state(node, 'running')
+    wait_executor(node)  # before the process runs, a stop is an abort (§5.2): no upload
     assert harness.command(node, 'stop_training')['success'] is True
     until(lambda: node.controller.active is None, timeout=30)
     uploads = model_uploads(harness.loop)

@@ -10,7 +10,7 @@ import requests
 
 from loopnode.devloop import DevLoop
 from tests.helpers import free_port, until
-from tests.trainer.process import TrainerProcess, mock_training_processes
+from tests.trainer.process import TrainerProcess, kill_group_leftovers, mock_training_processes
 
 
 @pytest.fixture
@@ -45,6 +45,30 @@ def test_sigterm_in_running_resumes_at_train_model_downloaded(devloop: DevLoop, 
     processes.append(second)
     until(lambda: second.state() == 'running', timeout=20)
     assert second.record()['id'] == first.record()['id']
+
+
+@pytest.mark.timeout(90)
+def test_kill_9_in_running_the_restart_kills_the_left_behind_training(devloop: DevLoop, tmp_path: Path,
+                                                                      processes: list[TrainerProcess]) -> None:
+    """§7 / §4: kill -9 during `running` leaves the training process group alive; the restarted trainer kills it
+    at start (pid file in {DATA}/executor_pids/{uuid}) before it resumes and starts a new one."""
+    data = tmp_path / 'data'
+    first = TrainerProcess(data, devloop.url).start()
+    processes.append(first)
+    assert begin(devloop, first)['success'] is True
+    left = until(lambda: first.state() == 'running' and mock_training_processes(data), timeout=20)
+    assert first.process is not None
+    first.process.kill()
+    first.wait(10)
+    try:
+        assert mock_training_processes(data) == left and list((data / 'executor_pids' / first.uuid).iterdir())
+        second = TrainerProcess(data, devloop.url).start()
+        processes.append(second)
+        until(lambda: not set(left) & set(mock_training_processes(data)), timeout=10, message='old group killed')
+        until(lambda: second.state() == 'running' and mock_training_processes(data), timeout=20)
+        assert 'left behind by an earlier process of this node' in second.log()
+    finally:
+        kill_group_leftovers([pid for pid in left if pid in mock_training_processes(data)])  # only ours
 
 
 @pytest.mark.timeout(60)

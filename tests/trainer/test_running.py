@@ -131,3 +131,42 @@ def test_abort_kills_detection_executors_and_grandchildren(harness: Harness) -> 
     assert node.controller.active is None and not list(node.controller.record_file.path.parent.glob('last_*.json'))
     assert admin_get(harness.loop, '/received/detections')['detections'] == []
     assert os.getpid()  # the test process itself is untouched
+
+
+def test_a_stale_log_error_does_not_fail_the_retry(harness: Harness) -> None:
+    """§6.3: the log is appended across attempts; "CUDA out of memory" of a failed attempt is not reported for
+    the next one, which exits 0 and lets the training go on (before: every retry failed on the old line)."""
+    class Recording(ScriptedLogic):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str | None] = []
+
+        def _get_executor_error_from_log(self) -> str | None:
+            error = super()._get_executor_error_from_log()
+            self.seen.append(error)
+            return error
+
+    logic = Recording()
+    logic.command = ['bash', '-c', 'if [ -e attempt1 ]; then echo fine; exit 0; fi; touch attempt1; '
+                                   'echo "RuntimeError: CUDA out of memory. Tried to allocate 2 GiB"; exit 1']
+    node = harness.node(logic, backoff_wait=lambda token, seconds: token.wait(0.05))
+    harness.begin(node)
+    until(lambda: 'graphics card is out of memory' in logic.seen and logic.seen[-1] is None
+          and state_of(node) not in ('running', 'train_model_downloaded'), timeout=30,
+          message=f'the retry got past run_training (state {state_of(node)}, seen {logic.seen})')
+    assert logic.seen[:2] == ['graphics card is out of memory', None], logic.seen[:5]  # the first retry passed
+
+
+def test_the_training_executors_are_the_nodes(harness: Harness) -> None:
+    """§7: the logic's executors are in the node's registry, so the kill before an os._exit reaches them too."""
+    logic = ScriptedLogic()
+    logic.command = ['sh', '-c', 'sleep 300 & echo grandchild $!; wait']
+    node = harness.node(logic)
+    harness.begin(node)
+    wait_executor(node)
+    log_path = node.logic.executor.log_path
+    until(lambda: 'grandchild' in log_path.read_text(), timeout=5)
+    grandchild = int(log_path.read_text().split('grandchild ')[1].split()[0])
+    assert node.executors.running() == [node.logic.executor]
+    assert node.executors.kill_all() == 1
+    until(lambda: not process_alive(grandchild), timeout=5)

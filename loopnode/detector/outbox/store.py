@@ -120,12 +120,12 @@ class OutboxStore:
                 ref = ItemRef(queue, stage.name)
                 os.rename(stage, self.item_dir(ref))
                 done.append(ref)
+            fsync_dir(folder)  # a failure here too answers "not stored": the renamed items go, or a retry duplicates
         except BaseException:
             for ref in done:
                 self.delete(ref)
             self.discard_staged(staged)
             raise
-        fsync_dir(folder)
         return done
 
     def discard_staged(self, staged: list[Path]) -> None:

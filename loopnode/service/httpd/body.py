@@ -3,7 +3,8 @@
 `SocketReader` is a connection's only reader; bytes after the current request stay in its buffer for the next
 one (pipelining). A `Content-Length` body reaches the application as a `LengthBody` stream that ends at the
 declared length; a chunked body is decoded into a spool file (memory up to `spool_memory`, then disk) with the
-body limit enforced chunk by chunk, and reaches the application with a `Content-Length`.
+body limit and the server's spool budget enforced chunk by chunk, and reaches the application with a
+`Content-Length`.
 """
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ import io
 import socket
 import tempfile
 import time
+from pathlib import Path
 from typing import IO
 
+from .budget import SpoolBudget
 from .limits import HttpLimits
 from .parse import MAX_CHUNK_LINE, HttpError, check_partial, parse_chunk_line, size_text
 
 RECV_SIZE = 64 * 1024
 MAX_TRAILERS = 32
+SPOOL_RETRY_AFTER = 2  # seconds: Retry-After of a body refused because the spool budget is spent
 
 
 class ClientGone(Exception):
@@ -189,14 +193,39 @@ class LengthBody(io.RawIOBase):
         return not self.broken
 
 
-def spool_chunked(reader: SocketReader, limits: HttpLimits) -> tuple[IO[bytes], int]:
-    """Decode a chunked body into a spool file (rewound) and return it with its size.
+class Spool(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+    """A chunked body's spool file whose bytes are reserved in the server's budget until it is closed."""
 
-    HttpError 400 (malformed), 413 (a chunk would pass the body limit: refused before it is read), 431
-    (trailers); ClientGone if the client stops sending; socket.timeout if it stalls.
+    def __init__(self, budget: SpoolBudget | None, max_size: int, dir: Path | None) -> None:  # noqa: A002
+        super().__init__(max_size=max_size, dir=dir)
+        self._budget = budget
+        self.reserved = 0
+
+    def reserve(self, n: int) -> bool:
+        """Reserve `n` more bytes in the budget (always granted without one); False if they do not fit."""
+        if self._budget is None or self._budget.reserve(n):
+            self.reserved += n
+            return True
+        return False
+
+    def close(self) -> None:
+        """Close the file and give its bytes back to the budget (once, whatever ended the request)."""
+        try:
+            super().close()
+        finally:
+            if self._budget is not None and self.reserved:
+                self._budget.release(self.reserved)
+            self.reserved = 0
+
+
+def spool_chunked(reader: SocketReader, limits: HttpLimits, budget: SpoolBudget | None = None) -> tuple[Spool, int]:
+    """Decode a chunked body into a spool file (rewound) and return it with its size; the caller closes it.
+
+    HttpError 400 (malformed), 413 (a chunk would pass the body limit), 503 (it would pass the server's spool
+    budget; both refused before the chunk is read), 431 (trailers); ClientGone if the client stops sending;
+    socket.timeout if it stalls. On any error the spool is closed and its budget released.
     """
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller, who closes it
-        max_size=limits.spool_memory, dir=limits.spool_dir)
+    spool = Spool(budget, limits.spool_memory, limits.spool_dir)
     try:
         total = 0
         while True:
@@ -205,6 +234,9 @@ def spool_chunked(reader: SocketReader, limits: HttpLimits) -> tuple[IO[bytes], 
                 break
             if total + size > limits.max_body:
                 raise HttpError(413, f'request body larger than {size_text(limits.max_body)}')
+            if not spool.reserve(size):
+                raise HttpError(503, 'too many request bodies in transfer; try again later',
+                                (('Retry-After', str(SPOOL_RETRY_AFTER)),))
             left = size
             while left > 0:
                 data = reader.read_some(min(left, 1 << 20))

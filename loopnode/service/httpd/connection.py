@@ -14,6 +14,7 @@ from email.utils import formatdate
 from typing import IO, Any, Callable, Iterable, Protocol
 
 from .body import ClientGone, LengthBody, SocketReader, spool_chunked
+from .budget import SpoolBudget
 from .environ import SERVER_SOFTWARE, build_environ
 from .limits import HttpLimits
 from .parse import REASONS, HttpError, RequestHead, error_response, parse_head, size_text
@@ -29,6 +30,8 @@ class ConnectionHost(Protocol):
 
     stopping: bool
     address: tuple[str, int]
+    spool_budget: SpoolBudget
+    check_head: Callable[[RequestHead], HttpError | None] | None  # before a chunked body is spooled (a 401)
 
     def request_started(self) -> None: ...
 
@@ -94,7 +97,7 @@ class Connection:
     def refuse(self, error: HttpError) -> None:
         log.debug('http: refused %s: %s', self.client[0], error)
         self._handed_off = True
-        self.host.refuse(self.sock, error_response(error.status, error.message))
+        self.host.refuse(self.sock, error_response(error.status, error.message, headers=error.headers))
 
     def _request(self, reader: SocketReader, raw_head: bytes) -> bool:
         """Serve one request; True if the connection may carry another one. In flight from its head on."""
@@ -109,12 +112,16 @@ class Connection:
             head = parse_head(raw_head, self.limits)
             if head.body == 'length' and head.length > self.limits.max_body:
                 raise HttpError(413, f'request body larger than {size_text(self.limits.max_body)}')
+            if head.body == 'chunked' and self.host.check_head is not None:
+                refused = self.host.check_head(head)  # e.g. a missing token: answered before any body is read
+                if refused is not None:
+                    raise refused
             if head.expect_continue and head.body != 'none':
                 self.sock.sendall(b'HTTP/1.1 100 Continue\r\n\r\n')
             spool: IO[bytes] | None = None
             if head.body == 'chunked':
                 try:
-                    spool, length = spool_chunked(reader, self.limits)
+                    spool, length = spool_chunked(reader, self.limits, self.host.spool_budget)
                 except ClientGone:
                     raise HttpError(400, 'connection closed in the chunked body') from None
                 except socket.timeout:
@@ -123,10 +130,10 @@ class Connection:
             self.refuse(e)
             return False
         body: IO[bytes] = spool if spool is not None else LengthBody(reader, head.length)  # type: ignore[assignment]
-        environ = build_environ(head, body, length if spool is not None else head.length, sock=self.sock,
-                                client=self.client, server=self.host.address)
-        self.sock.settimeout(self.limits.body_timeout)
-        try:
+        try:  # the spool (and its share of the budget) is released however the request ends
+            environ = build_environ(head, body, length if spool is not None else head.length, sock=self.sock,
+                                    client=self.client, server=self.host.address)
+            self.sock.settimeout(self.limits.body_timeout)
             keep = Response(self, head, body).run(environ)
             if isinstance(body, LengthBody) and body.remaining and not body.broken:
                 self._unread = True

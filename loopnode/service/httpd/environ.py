@@ -15,6 +15,14 @@ def _latin1(text: str) -> str:
     return text.encode('utf-8', 'surrogateescape').decode('latin-1')
 
 
+def request_path(target: str) -> str:
+    """The decoded path of a request target (what Flask's `request.path` shows)."""
+    url = urlsplit(target)
+    if not url.scheme and url.netloc:  # '//a/b' is a path, not an authority
+        return unquote(f'/{url.netloc}{url.path}')
+    return unquote(url.path)
+
+
 def build_environ(head: RequestHead, body: IO[bytes], length: int, *, sock: Any, client: tuple[str, int],
                   server: tuple[str, int]) -> dict[str, Any]:
     """The environ of `head`; `body` is the request's stream and `length` its size.
@@ -24,10 +32,6 @@ def build_environ(head: RequestHead, body: IO[bytes], length: int, *, sock: Any,
     headers are joined with commas. `werkzeug.socket` is the raw socket for the WebSocket driver (fastws).
     """
     url = urlsplit(head.target)
-    if not url.scheme and url.netloc:  # '//a/b' is a path, not an authority
-        path = f'/{url.netloc}{url.path}'
-    else:
-        path = url.path
     environ: dict[str, Any] = {
         'wsgi.version': (1, 0),
         'wsgi.url_scheme': 'http',
@@ -40,7 +44,7 @@ def build_environ(head: RequestHead, body: IO[bytes], length: int, *, sock: Any,
         'SERVER_SOFTWARE': SERVER_SOFTWARE,
         'REQUEST_METHOD': head.method,
         'SCRIPT_NAME': '',
-        'PATH_INFO': _latin1(unquote(path)),
+        'PATH_INFO': _latin1(request_path(head.target)),
         'QUERY_STRING': url.query,
         'REQUEST_URI': head.target,
         'RAW_URI': head.target,

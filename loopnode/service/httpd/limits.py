@@ -26,9 +26,11 @@ class HttpLimits:
     max_body: int = 64 * MIB           # request body; larger: 413 from the header, nothing read
     spool_memory: int = 1 * MIB        # a chunked body beyond this goes to a temporary file
     spool_dir: Path | None = None      # where those files go (None: the system's temp folder)
+    spool_budget: int = 256 * MIB      # all chunked bodies in transfer together; past it: 503 + Retry-After
     thread_idle: float = 0.25          # a connection thread without a connection waits this long for the next
     linger: float = 2.0                # after an error answer: how long unread input is discarded before close
     drain_max: int = 64 * 1024         # unread body the server discards to keep a connection alive
+    join_timeout: float = 2.0          # at shutdown, after closing every connection: how long to join threads
 
     @classmethod
     def from_settings(cls, settings: 'Settings', *, max_body: int, spool_dir: Path | None) -> 'HttpLimits':
@@ -41,5 +43,6 @@ class HttpLimits:
                    max_headers=settings.http_max_headers,
                    max_header_bytes=settings.http_max_header_bytes,
                    backlog=settings.http_backlog,
+                   spool_budget=settings.http_spool_budget_mb * MIB,
                    max_body=max_body,
                    spool_dir=spool_dir)

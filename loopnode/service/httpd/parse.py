@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from .limits import HttpLimits
 
-REASONS = {100: 'Continue', 200: 'OK', 400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout',
+REASONS = {100: 'Continue', 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 408: 'Request Timeout',
            411: 'Length Required', 413: 'Content Too Large', 414: 'URI Too Long',
            431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
            505: 'HTTP Version Not Supported'}
@@ -33,10 +33,11 @@ MAX_LEADING_EMPTY_LINES = 4  # RFC 9112 §2.2: ignore at least one empty line be
 class HttpError(Exception):
     """A request the server refuses: answered with `status` and the connection closed."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(f'{status} {message}')
         self.status = status
         self.message = message
+        self.headers = headers  # extra answer headers (Retry-After of a 503)
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,11 @@ def size_text(n: int) -> str:
     return f'{n >> 20} MiB' if n and n % (1 << 20) == 0 else f'{n} bytes'
 
 
-def error_response(status: int, message: str, *, close: bool = True) -> bytes:
+def error_response(status: int, message: str, *, close: bool = True,
+                   headers: tuple[tuple[str, str], ...] = ()) -> bytes:
     """A complete JSON error answer (the node's `{"error", "detail"}` body), `Connection: close` by default."""
     body = json.dumps({'error': message, 'detail': message}).encode('utf-8')
+    extra = ''.join(f'{name}: {value}\r\n' for name, value in headers)
     head = (f'HTTP/1.1 {status} {REASONS.get(status, "Error")}\r\nContent-Type: application/json\r\n'
-            f'Content-Length: {len(body)}\r\n' + ('Connection: close\r\n' if close else '') + '\r\n')
+            f'Content-Length: {len(body)}\r\n{extra}' + ('Connection: close\r\n' if close else '') + '\r\n')
     return head.encode('latin-1') + body

@@ -36,11 +36,9 @@ class ThreadPool:
                 self._jobs.append(job)
                 self._cond.notify()
                 return
-            # daemon, as werkzeug's handler threads were: a connection lives as long as its client keeps it
-            # (a browser's keep-alive, a Socket.IO client); `stop()` joins them, a thread stuck in the app past
-            # the grace is a named straggler and must not keep the process from exiting
-            thread = threading.Thread(target=self._work, args=(job,), name=f'{self.name}-{next(self._ids)}',
-                                      daemon=True)
+            # non-daemon (DESIGN.md): `HttpServer.shutdown` closes every connection first (idle keep-alive ones
+            # at once, a browser's included), so joining them is bounded; a thread stuck in the app is a straggler
+            thread = threading.Thread(target=self._work, args=(job,), name=f'{self.name}-{next(self._ids)}')
             self._threads.add(thread)
         thread.start()
 
