@@ -46,7 +46,7 @@ def test_server_answers_while_the_model_builds(start_node: StartNode) -> None:
     started = time.monotonic()
     node = start_node(factory, wait_active=False)
     health = requests.get(node.url + '/healthz', timeout=5)
-    assert health.status_code == 200 and time.monotonic() - started < 1.0
+    assert health.status_code == 200 and time.monotonic() - started < 5.0  # 1 s idle; far from the 10 s build
     ready = requests.get(node.url + '/readyz', timeout=5)
     assert ready.status_code == 503 and ready.json() == {'status': 'not ready', 'reason': 'starting'}
     assert requests.get(node.url + '/operation_mode', timeout=5).text == 'startup'
@@ -75,7 +75,7 @@ def test_operation_mode_never_waits_for_a_slow_loop(node: DetectorNode, devloop:
     for mode in ('detecting', 'idle', 'detecting'):
         started = time.monotonic()
         response = requests.put(node.url + '/operation_mode', data=mode, timeout=5)
-        assert response.json() == 'OK' and time.monotonic() - started < 1.0
+        assert response.json() == 'OK' and time.monotonic() - started < 5.0  # 1 s idle; far from the 30 s
     assert detect_rest(node).status_code == 200
 
 

@@ -61,7 +61,7 @@ def test_stop_returns_fast_while_an_upload_hangs(tmp_path: Path, devloop: DevLoo
         until(lambda: len(image_posts(devloop)) == 1)
         started = time.monotonic()
         outbox.set_mode('stopped')
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 5.0  # 1 s on an idle machine; far from the 20 s delay
         assert outbox.mode == 'stopped'
         devloop.stop()  # ends the injected delay, so the in-flight request does not hold the test for 20 s
 
@@ -181,7 +181,7 @@ def test_unencodable_and_busy_are_counted(tmp_path: Path, devloop: DevLoop) -> N
     started = time.monotonic()
     for i in range(5):  # saver not started: the queue fills up
         outbox.save(np.zeros((8, 8, 3), np.uint8), meta(f'a{i}'))
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 5.0  # a blocking save would block for ever (the saver is not started)
     with pytest.raises(OutboxBusy):
         outbox.save(jpeg(1), meta('explicit'), wait=True)
     status = outbox.status_dict()

@@ -273,14 +273,17 @@ def test_500s_follow_the_backoff_then_everything_arrives(tmp_path: Path, devloop
         names = save_all(outbox, 5)
         started = time.monotonic()
         until(lambda: time.monotonic() - started > 5, timeout=10)
+        counted_before = outbox.status_dict()['failed_attempts']
         failed = image_posts(devloop)
+        counted_after = outbox.status_dict()['failed_attempts']
         assert all(e['status'] == 500 for e in failed)
         # full jitter, cap 1.6 s: the expected number in 5 s is ~8; hammering would give hundreds
         assert 3 <= len(failed) <= 30, len(failed)
         gaps = [entry_time(b) - entry_time(a) for a, b in zip(failed, failed[1:])]
-        assert max(gaps) <= 1.6 + 0.5
-        assert outbox.status_dict()['failed_attempts'] == len(failed) or \
-            outbox.status_dict()['failed_attempts'] == len(failed) - 1  # a request may be in flight
+        assert max(gaps) <= 1.6 + 1.5  # the cap plus a request's time on a loaded machine
+        # devloop logs a request before it answers; the outbox counts it after the answer, and retries go on
+        # between the reads: counted before <= logged <= counted after + the one request in flight
+        assert counted_before <= len(failed) <= counted_after + 1, (counted_before, len(failed), counted_after)
         requests.delete(f'{devloop.url}/admin/faults/{fault}', timeout=10).raise_for_status()
         until(lambda: outbox.status_dict()['normal'] == 0, timeout=10)
     assert sorted(sources(devloop)) == sorted(names)

@@ -53,7 +53,7 @@ def test_throttled_pacing_chunks_and_stop() -> None:
     started = time.monotonic()
     with pytest.raises(ConnectionAbortedError):
         list(throttled(cut, 100, stop))
-    assert time.monotonic() - started < 0.5 and cut.closed
+    assert time.monotonic() - started < 2.0 and cut.closed  # at once: the paced body would take 100 s
 
 
 def test_rule_validation() -> None:
@@ -70,7 +70,7 @@ def test_bytes_per_second_slows_a_model_download(loop: DevLoop) -> None:
     """§11.6 `bytes_per_second`: the real answer arrives complete but paced (F15/F26 use it for slow models)."""
     content = bytes(range(256)) * 40  # 10240 bytes
     url = raw_model(loop, content)
-    rule = add_fault(loop, {'match': {'path': '/api/**/file'}, 'bytes_per_second': 20_000, 'times': 1}).json()['id']
+    rule = add_fault(loop, {'match': {'path': '/api/**/file'}, 'bytes_per_second': 5_000, 'times': 1}).json()['id']
     started = time.monotonic()
     response = requests.get(url, stream=True, timeout=5)
     first = response.raw.read(1000)
@@ -79,10 +79,11 @@ def test_bytes_per_second_slows_a_model_download(loop: DevLoop) -> None:
     elapsed = time.monotonic() - started
     assert response.status_code == 200 and first + rest == content
     assert int(response.headers['Content-Length']) == len(content)
-    assert first_seconds < 0.3 and 0.4 <= elapsed < 3, (first_seconds, elapsed)  # ≥ (10240 - 1000) / 20000 s
+    # paced from the first chunk: 1000 bytes in ~0.2 s, the rest ≥ (10240 - 1000) / 5000 s; bounds for a loaded machine
+    assert first_seconds < 1.0 and 1.7 <= elapsed < 10, (first_seconds, elapsed)
     started = time.monotonic()
     assert requests.get(url, timeout=5).content == content  # times: 1 → the next one is fast
-    assert time.monotonic() - started < 0.4
+    assert time.monotonic() - started < 1.5  # paced it would take 2 s
     log = requests.get(loop.url + '/admin/requests', timeout=5).json()['requests']
     assert [e['status'] for e in log if e['fault'] == rule] == [200]
 

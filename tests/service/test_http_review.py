@@ -114,7 +114,7 @@ def test_shutdown_lets_a_chunked_body_in_transfer_finish_within_the_grace() -> N
         with socket.create_connection(('127.0.0.1', server.port), timeout=10) as sock:
             sock.sendall(b'POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n')
             until(lambda: server.open_connections == 1, 5)
-            until(lambda: server.in_flight == 1, 1, message='a request whose head was read is in flight')
+            until(lambda: server.in_flight == 1, 5, message='a request whose head was read is in flight')
             stopper.start()
             until(lambda: not server.is_alive(), 5)  # accepting has ended: the shutdown is in its grace
             sock.sendall(b'3\r\nabc\r\n0\r\n\r\n')

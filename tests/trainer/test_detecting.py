@@ -28,7 +28,7 @@ def detecting_node(harness: Harness, model_uuid: str = DEMO_MODELS['1.1'], proje
     folder = seed_record(harness, node.uuid, 'train_model_uploaded', model_uuid_for_detecting=model_uuid,
                          project=project)
     # resumed by the next repeat cycle; a quick training may be over before the first look
-    until(lambda: node.controller.active or not node.controller.record_file.exists(), timeout=3)
+    until(lambda: node.controller.active or not node.controller.record_file.exists(), timeout=10)
     return node, folder
 
 
@@ -141,7 +141,7 @@ def test_detection_upload_step_outcomes(harness: Harness) -> None:
     harness.command(node, 'abort_training')  # T16: abort → cleared
     assert node.controller.active is None
     seed_record(harness, node.uuid, 'detected')  # no detection files at all: resumed and cleaned up at once
-    until(lambda: not node.controller.record_file.exists() and node.controller.active is None, timeout=1.5)
+    until(lambda: not node.controller.record_file.exists() and node.controller.active is None, timeout=5)
 
 
 def test_cleanup_removes_everything(harness: Harness) -> None:

@@ -30,7 +30,7 @@ def test_bash_loop_logs_and_stops(tmp_path: Path) -> None:
     assert (tmp_path / 'run' / 'last_training.log').exists()
     code = executor.stop(grace=5)
     assert code is not None and not executor.is_running()
-    until(lambda: not alive(pid), timeout=1)
+    until(lambda: not alive(pid), timeout=5)
     assert executor.get_log_by_lines(tail=1)[0].startswith('tick-')
 
 
@@ -42,7 +42,7 @@ def test_stop_kills_grandchildren_and_sigterm_ignorers(tmp_path: Path) -> None:
     child = int(executor.get_log().split('child ')[1].split()[0])
     assert alive(child)
     executor.stop(grace=0.5)
-    until(lambda: not alive(child), timeout=2)
+    until(lambda: not alive(child), timeout=5)
 
 
 def test_exit_code_and_env(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_stale_group_of_a_killed_node_is_killed(tmp_path: Path) -> None:
     assert (pids / str(pid)).exists()
     restarted = ExecutorRegistry(pid_folder=pids)  # the node's next process: it never saw that executor
     assert restarted.kill_stale() == 1
-    until(lambda: executor.return_code is not None, timeout=2)
+    until(lambda: executor.return_code is not None, timeout=5)
     assert not list(pids.iterdir())
     (pids / str(os.getpid())).write_text(f'{os.getpid()} 1')  # a reused pid: wrong start time
     assert restarted.kill_stale() == 0 and alive(os.getpid())

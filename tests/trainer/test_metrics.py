@@ -28,8 +28,8 @@ def test_nothing_new_is_synced_at_once(harness: Harness) -> None:
     logic.raise_in['upload'] = RuntimeError('stop here')
     node = harness.connected(harness.node(logic))
     seed_record(harness, node.uuid, 'training_finished')  # resumed by the next repeat cycle, while connected
-    until(lambda: node.controller.active, timeout=2)
-    until(lambda: passed(node, 'confusion_matrix_synced'), timeout=1)
+    until(lambda: node.controller.active, timeout=10)
+    until(lambda: passed(node, 'confusion_matrix_synced'), timeout=5)
     assert updates(harness.loop) == []
 
 
@@ -82,7 +82,7 @@ def test_backoff_waits_and_abort_during_a_wait(harness: Harness) -> None:
     assert waits == [5, 10, 20, 40, 80]
     assert node.controller.active.errors.errors['prepare'] == 'no data today'
     harness.command(node, 'abort_training', {'timeout': 1})
-    until(lambda: node.controller.active is None, timeout=1)
+    until(lambda: node.controller.active is None, timeout=5)
     assert not node.controller.record_file.exists()
 
 

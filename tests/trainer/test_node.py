@@ -219,11 +219,12 @@ def test_old_trainings_deleted_unless_kept(harness: Harness, tmp_path: Path) -> 
 def test_backdoor_reset_and_progress(harness: Harness) -> None:
     """§11 POST /reset aborts and deletes the record; §10 progress is reported while downloading (0…1)."""
     from tests.trainer.conftest import add_fault
-    add_fault(harness.loop, match={'method': 'GET', 'path': '/api/*/projects/*/images/*/main'}, latency_ms=300)
+    # slow enough that `data_downloading` and its progress are still there when a loaded machine looks
+    add_fault(harness.loop, match={'method': 'GET', 'path': '/api/*/projects/*/images/*/main'}, latency_ms=1000)
     node = harness.node(env={'use_backdoor_controls': 'true'})
     harness.begin(node)
     wait_state(node, 'data_downloading')
-    progress = until(lambda: node.controller.status_fields()['progress'], timeout=5)
+    progress = until(lambda: node.controller.status_fields()['progress'], timeout=10)
     assert 0 < progress <= 1
     assert requests.post(f'{node.url}/reset', timeout=20).json() == {'detail': 'reset'}
     assert node.controller.active is None and not node.controller.record_file.exists()

@@ -30,7 +30,8 @@ def test_log_error_returns_to_train_model_downloaded(harness: Harness) -> None:
     wait_state(node, 'running')
     node.logic.error_configuration.crash_training = True
     until(lambda: state_of(node) == 'train_model_downloaded'
-          and node.controller.active.errors.errors.get('run_training') == 'mocked crash', timeout=6.5)
+          and node.controller.active.errors.errors.get('run_training') == 'mocked crash',
+          timeout=9)  # the log is checked every 5 s: 6 s idle, more on a loaded machine, less than two checks
 
 
 def test_stop_in_running_finishes_the_training(harness: Harness) -> None:
@@ -42,7 +43,7 @@ def test_stop_in_running_finishes_the_training(harness: Harness) -> None:
     wait_state(node, 'running')
     wait_executor(node)
     assert harness.command(node, 'stop_training')['success'] is True
-    wait_state(node, 'training_finished', timeout=2)
+    wait_state(node, 'training_finished', timeout=5)
     assert disk_equals_memory(node)
     assert node.controller.record_file.load().training_state.value == 'training_finished'
 
@@ -55,9 +56,9 @@ def test_abort_in_running(harness: Harness) -> None:
     wait_executor(node)
     pid = node.logic.executor.pid
     assert harness.command(node, 'abort_training')['success'] is True
-    until(lambda: node.controller.active is None, timeout=1)
+    until(lambda: node.controller.active is None, timeout=5)
     assert not node.controller.record_file.exists()
-    until(lambda: not process_alive(pid), timeout=2)
+    until(lambda: not process_alive(pid), timeout=5)
     log = requests.get(f'{harness.loop.url}/admin/requests', timeout=5).json()['requests']
     assert not [r for r in log if '/models/latest/' in r['path']] and model_uploads(harness.loop) == []
 
@@ -74,7 +75,7 @@ def test_resume_path_and_graceful_kill(harness: Harness) -> None:
     wait_executor(node)
     response = requests.post(f'{node.url}/kill_training_process', timeout=5)
     assert response.status_code == 200
-    wait_state(node, 'training_finished', timeout=3)
+    wait_state(node, 'training_finished', timeout=8)
 
 
 def test_exit_code_without_stop_is_an_error_with_stop_a_wind_down(harness: Harness) -> None:
@@ -126,7 +127,7 @@ def test_abort_kills_detection_executors_and_grandchildren(harness: Harness) -> 
     grandchild = int(detect_log.read_text().split('grandchild ')[1].split()[0])
     assert process_alive(grandchild)
     assert harness.command(node, 'abort_training')['success'] is True
-    until(lambda: not process_alive(grandchild), timeout=2)
+    until(lambda: not process_alive(grandchild), timeout=5)
     assert node.controller.active is None and not list(node.controller.record_file.path.parent.glob('last_*.json'))
     assert admin_get(harness.loop, '/received/detections')['detections'] == []
     assert os.getpid()  # the test process itself is untouched

@@ -51,5 +51,5 @@ def test_killed_holder_frees_the_slot(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
         holder.stdout.close()
-    until(lambda: slot.try_acquire('t'), timeout=2)
+    until(lambda: slot.try_acquire('t'), timeout=5)
     slot.release()

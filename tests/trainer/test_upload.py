@@ -26,7 +26,7 @@ def uploading_node(harness: Harness, logic: ScriptedLogic | None = None, number:
     node = harness.connected(harness.node(logic, **kwargs))
     folder = seed_record(harness, node.uuid, 'confusion_matrix_synced', training_number=number)
     # resumed by the next repeat cycle; a quick training may be over before the first look
-    until(lambda: node.controller.active or not node.controller.record_file.exists(), timeout=3)
+    until(lambda: node.controller.active or not node.controller.record_file.exists(), timeout=10)
     return node, folder
 
 
