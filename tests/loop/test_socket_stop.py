@@ -102,7 +102,8 @@ def test_stop_during_a_probe_of_a_socket_that_never_answers(silent_url: tuple[st
 def test_stop_waits_one_timeout_for_a_stuck_connection_thread_and_a_stuck_handler(
         devloop: DevLoop, harness_factory: Any) -> None:
     """The connection thread (held in an attempt that ignores the stop) and an event handler (blocked) share
-    stop's timeout: stop(1) returns after about 1 s, not 2, and names both as stragglers."""
+    stop's timeout: stop(3) returns after about 3 s, not 6, and names both as stragglers (wide margins for a
+    loaded machine)."""
     release = threading.Event()
     attempts = []
 
@@ -123,10 +124,10 @@ def test_stop_waits_one_timeout_for_a_stuck_connection_thread_and_a_stuck_handle
     requests.post(f'{devloop.url}/admin/nodes/{node["sid"]}/disconnect', timeout=5)
     until(lambda: len(attempts) > 1)
     started = time.monotonic()
-    h.socket.stop(timeout=1.0)
+    h.socket.stop(timeout=3.0)
     elapsed = time.monotonic() - started
     try:
-        assert 0.9 <= elapsed < 1.8, elapsed
+        assert 2.9 <= elapsed < 5.5, elapsed
         assert {'loop-socket', 'loop-event-user_logout'} <= set(h.socket.stragglers())
     finally:
         release.set()
