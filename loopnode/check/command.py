@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence, TextIO
 
 from ..errors import ConfigError
+from ..exits import EXIT_CONFIG
 from ..logs import setup_logging
 from ..loop.http import LoopHttp
 from ..settings import NODE_TYPES, Settings
 from . import local, loop_checks
-from .report import EXIT_CONFIG, CheckLine, Mark, failed, passed, skipped, summary, warned
+from .report import CheckLine, Mark, failed, passed, skipped, summary, warned
 from .unitfiles import ServiceUnit, parse_env_file, parse_service_unit
 
 UNIT_FOLDER = Path('/etc/systemd/system')

@@ -5,7 +5,7 @@ import enum
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from ..exits import EXIT_FAILURE, EXIT_OK
 
 
 class Mark(enum.Enum):

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
 from http import HTTPStatus
 from typing import Any, Callable, Generic, Iterable, TypeVar

@@ -4,41 +4,14 @@ from __future__ import annotations
 import socket
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import pytest
 import requests
 
 from loopnode.loop.http import LoopHttp
 from loopnode.loop.inflight import PLAIN, UPLOAD
 from loopnode.settings import Settings
 from tests.helpers import until
-
-
-@pytest.fixture
-def silent() -> Iterator[tuple[str, list[socket.socket]]]:
-    """A listening socket that accepts and reads but never answers; its URL and the accepted connections."""
-    server = socket.socket()
-    server.bind(('127.0.0.1', 0))
-    server.listen(8)
-    server.settimeout(0.2)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except socket.timeout:
-                continue
-    thread = threading.Thread(target=serve, name='silent-server')
-    thread.start()
-    yield f'http://127.0.0.1:{server.getsockname()[1]}', accepted
-    stop.set()
-    thread.join(5)
-    for conn in accepted:
-        conn.close()
-    server.close()
 
 
 def call_in_thread(target: Any) -> tuple[threading.Thread, list[BaseException]]:
@@ -55,9 +28,9 @@ def call_in_thread(target: Any) -> tuple[threading.Thread, list[BaseException]]:
 
 
 def test_uploads_and_a_thread_s_session_are_cut_plain_calls_of_others_are_not(
-        tmp_path: Path, silent: tuple[str, list[socket.socket]]) -> None:
+        tmp_path: Path, silent_loop: tuple[str, list[socket.socket]]) -> None:
     """abort_transfers cuts an upload stuck on a silent Loop; a plain GET only goes with abort_session_of."""
-    url, _ = silent
+    url, _ = silent_loop
     http = LoopHttp(Settings.from_env({'LOOP_HOST': url, 'DATA_FOLDER': str(tmp_path), 'LOOP_ORGANIZATION': 'o',
                                      'LOOP_PROJECT': 'p'}, node_type='detector'))
     upload, upload_errors = call_in_thread(lambda: http.upload('POST', '/up', [('a.json', b'{}')]))

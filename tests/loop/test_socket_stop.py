@@ -9,9 +9,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
-import pytest
 import requests
 
 from loopnode.devloop import DevLoop
@@ -62,37 +61,9 @@ def test_stop_during_a_socketio_handshake_the_loop_holds(devloop: DevLoop, harne
     assert h.socket.connections == 0
 
 
-@pytest.fixture
-def silent_url() -> Iterator[tuple[str, list[socket.socket]]]:
-    """A listening socket that accepts and reads, never answering; its URL and the connections it accepted."""
-    server = socket.socket()
-    server.bind(('127.0.0.1', 0))
-    server.listen(8)
-    server.settimeout(0.2)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except socket.timeout:
-                continue
-            conn.recv(65536)  # the request arrived; no answer ever
-            accepted.append(conn)
-    thread = threading.Thread(target=serve, name='silent-loop')
-    thread.start()
-    yield f'http://127.0.0.1:{server.getsockname()[1]}', accepted
-    stop.set()
-    thread.join(5)
-    for conn in accepted:
-        conn.close()
-    server.close()
-
-
-def test_stop_during_a_probe_of_a_socket_that_never_answers(silent_url: tuple[str, list[socket.socket]],
+def test_stop_during_a_probe_of_a_socket_that_never_answers(silent_loop: tuple[str, list[socket.socket]],
                                                             harness_factory: Any) -> None:
-    url, accepted = silent_url
+    url, accepted = silent_loop
     h = harness_factory(url)
     h.socket.start()
     until(lambda: accepted)

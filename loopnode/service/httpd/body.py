@@ -13,7 +13,6 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import IO
 
 from .budget import SpoolBudget
 from .limits import HttpLimits
