@@ -7,6 +7,7 @@ import importlib
 import inspect
 import logging
 import os
+import select
 import sys
 from typing import Any, Callable, Sequence
 
@@ -134,7 +135,19 @@ def entry_point() -> None:
         finally:
             sys.stdout.flush()  # a closed pipe shows here, not as a traceback at interpreter exit
     except BrokenPipeError:  # `loopnode check | head`: the reader has all it wanted
+        if not _stdout_is_broken():  # another pipe or socket broke: a real error, with its traceback
+            raise
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
         code = EXIT_BROKEN_PIPE
     sys.exit(code)
+
+
+def _stdout_is_broken() -> bool:
+    """Whether standard output is a pipe (or socket) whose reader has gone: poll reports an error on it."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False

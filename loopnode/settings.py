@@ -162,9 +162,10 @@ class Settings:
     watchdog_usec: int | None = None
     journal_stream: bool = False
     warnings: tuple[str, ...] = ()
-    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    environ: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
     """What an executor's child inherits: this process's environment at load time with the variables these
-    settings were parsed from on top (the same unless `from_env` was given a mapping, as tests and the demo do)."""
+    settings were parsed from on top (the same unless `from_env` was given a mapping, as tests and the demo do);
+    None (a Settings not made by `from_env`): the process environment at the child's start."""
 
     @property
     def has_credentials(self) -> bool:

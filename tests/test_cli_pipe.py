@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from loopnode.cli import _stdout_is_broken
 from loopnode.exits import EXIT_BROKEN_PIPE
 from tests.helpers import free_port
 
@@ -47,3 +50,14 @@ def test_check_into_a_pipe_read_to_the_end_keeps_its_exit_code(tmp_path: Path) -
                             text=True, env=node_env(tmp_path), timeout=60)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1].endswith('checks failed')
+
+
+def test_only_a_broken_standard_output_counts_as_the_reader_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A BrokenPipeError from another pipe or socket stays an error: 141 is for standard output's reader gone."""
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, 'w') as stdout:
+        monkeypatch.setattr(sys, 'stdout', stdout)
+        assert not _stdout_is_broken()  # its reader is still there
+        os.close(read_end)
+        assert _stdout_is_broken()
+        monkeypatch.undo()

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from ..data import AboutResponse, DetectorStatus, OperationMode, VersionMode
+from ..service.datalock import LOCK_NAME
 from ..service.memory import HeapTrimmer
 from ..service.launch import run_logic_node
 from ..service.node import EXIT_RESTART, NodeService
@@ -32,7 +33,7 @@ from .status import StatusSender
 log = logging.getLogger(__name__)
 
 OPERATION_MODES = tuple(mode.value for mode in OperationMode)
-KEEP_ON_RESET = frozenset({'uuids.json'})
+KEEP_ON_RESET = frozenset({'uuids.json', LOCK_NAME})  # the lock: an unlinked one would admit a 2nd process
 
 
 class DetectorNode(NodeService):

@@ -138,11 +138,12 @@ class Executor:
         return lines if tail is None else lines[-tail:] if tail > 0 else []
 
     def _kill_at_exit(self) -> None:
-        if self.is_running():
-            self.signal_group(signal.SIGKILL)
+        self.signal_group(signal.SIGKILL)  # also the children of a leader that exited by itself
 
     def _finished(self) -> None:
-        """The process was reaped: close the log, drop the exit hook, leave the registry (idempotent)."""
+        """The process was reaped: kill what its group left behind (§7: the group is stopped on every exit path),
+        close the log, drop the exit hook, leave the registry (idempotent)."""
+        self.signal_group(signal.SIGKILL)
         atexit.unregister(self._kill_at_exit)
         if self._registry is not None:
             self._registry._finished(self)  # noqa: SLF001

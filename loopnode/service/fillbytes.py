@@ -42,7 +42,8 @@ def new_bytes(n: int) -> tuple[bytes, memoryview]:
 
     The view must be filled completely and released before the object is used, and must not outlive it.
     """
-    assert _API is not None and n >= _MIN, 'check available(n) first'
+    if _API is None or n < _MIN:  # not an assert: it must hold under -O too
+        raise ValueError(f'new_bytes({n}): check available(n) first')
     new, address = _API
     data: bytes = new(None, n)  # type: ignore[operator]
     storage = (ctypes.c_char * n).from_address(address(data))  # type: ignore[operator]

@@ -22,6 +22,7 @@ from ..exits import EXIT_FAILURE, EXIT_OK, EXIT_RESTART
 from ..fsutil import empty_folder
 from ..loop.http import LoopHttp
 from ..settings import Settings
+from .datalock import DataFolderBusy, DataFolderLock
 from .executor import ExecutorRegistry
 from .httpd.limits import HttpLimits
 from .identity import node_uuid
@@ -46,6 +47,7 @@ class NodeService:
         self.started_at = time.monotonic()
         # every subprocess of the node: killed on stop, before an os._exit, and after a kill -9 on the next start
         self.executors = ExecutorRegistry(settings.environ, settings.data_folder / 'executor_pids' / self.uuid)
+        self.data_lock = DataFolderLock(settings.data_folder)
         self.shutdown_requested = threading.Event()  # set by signals and request_exit; ends Loop waits
         self.exit_code = EXIT_OK
         self.stopping = False
@@ -157,6 +159,7 @@ class NodeService:
     def start(self) -> None:
         """Prepare, start the HTTP server and the workers, then tell systemd READY=1. Non-blocking."""
         self.settings.log_warnings()
+        self.data_lock.acquire()  # before anything touches the folder a live node may be using
         self.executors.kill_stale()
         self.prepare()
         limits = HttpLimits.from_settings(self.settings, max_body=self.app.config['MAX_CONTENT_LENGTH'],
@@ -195,6 +198,7 @@ class NodeService:
         for name in self.stragglers():
             log.error('thread %s did not stop within %.0f s', name, grace)
         self.loop_http.close()
+        self.data_lock.release()
         self._stopped.set()
         log.info('%s %r stopped', self.node_type, self.name)
 
@@ -212,6 +216,11 @@ class NodeService:
         try:
             try:
                 self.start()
+            except DataFolderBusy as e:
+                log.error('start-up failed: %s', e)
+                self.exit_code = EXIT_FAILURE
+                self.stop()
+                return self.exit_code
             except Exception:
                 log.exception('start-up failed')
                 self.exit_code = EXIT_FAILURE

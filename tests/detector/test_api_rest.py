@@ -298,7 +298,7 @@ def test_backdoor_reset(start_node: StartNode, data_folder: Path) -> None:
     assert requests.get(node.url + '/model_version', timeout=5).json()['version_control'] == 'pause'
     assert detect_rest(node).status_code == 503
     assert not (data_folder / 'models' / '0.0').exists() and not (data_folder / 'current_model').exists()
-    assert (data_folder / 'uuids.json').read_text() == uuids
+    assert (data_folder / 'uuids.json').read_text() == uuids and (data_folder / '.lock').is_file()
     assert all((data_folder / 'outbox' / q).is_dir() for q in ('normal', 'priority', 'rejected'))
     upload = requests.post(node.url + '/upload', files=[('files', ('a.jpg', jpeg_bytes()))], timeout=10)
     assert upload.status_code == 200 and len(outbox_items(data_folder)) == 1

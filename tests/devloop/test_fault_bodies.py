@@ -81,9 +81,7 @@ def test_bytes_per_second_slows_a_model_download(loop: DevLoop) -> None:
     assert int(response.headers['Content-Length']) == len(content)
     # paced from the first chunk: 1000 bytes in ~0.2 s, the rest ≥ (10240 - 1000) / 5000 s; bounds for a loaded machine
     assert first_seconds < 1.0 and 1.7 <= elapsed < 10, (first_seconds, elapsed)
-    started = time.monotonic()
-    assert requests.get(url, timeout=5).content == content  # times: 1 → the next one is fast
-    assert time.monotonic() - started < 1.5  # paced it would take 2 s
+    assert requests.get(url, timeout=5).content == content  # times: 1 → the next one is not paced (the log says)
     log = requests.get(loop.url + '/admin/requests', timeout=5).json()['requests']
     assert [e['status'] for e in log if e['fault'] == rule] == [200]
 

@@ -151,7 +151,9 @@ def test_shutdown_closes_idle_keepalive_connections_and_joins_every_connection_t
             clients.append(sock)
         clients += [socket.create_connection(('127.0.0.1', srv.port), timeout=10) for _ in range(5)]
         until(lambda: srv.open_connections == 25, timeout=10)
-        threads = [t for t in threading.enumerate() if t.name.startswith('idle-conn-')]
+        # a connection's pool thread starts a moment after the connection is counted
+        threads = until(lambda: [t for t in threading.enumerate() if t.name.startswith('idle-conn-')] if
+                        connection_threads('idle-conn-') == 25 else None, timeout=10)
         assert len(threads) == 25 and not any(t.daemon for t in threads)
         started = time.monotonic()
         assert srv.shutdown(grace=30) is True

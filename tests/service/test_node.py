@@ -120,6 +120,33 @@ def start_slow_node(tmp_path: Path, port: int, **env: str) -> subprocess.Popen[b
 
 
 @pytest.mark.timeout(60)
+def test_a_second_process_on_the_same_data_folder_leaves_the_live_node_alone(node: NodeService,
+                                                                           tmp_path: Path) -> None:
+    """A node started by hand beside a running one on the same DATA_FOLDER exits 1 naming the holder's pid, before
+    it empties `tmp/` or kills the live node's executors by their pid files (`{DATA}/.lock`)."""
+    staged = node.settings.tmp_folder / 'staged-by-the-live-node'
+    staged.write_bytes(b'x')
+    executor = node.executors.new(tmp_path / 'work')
+    executor.start(['sleep', '60'])
+    try:
+        env = {**os.environ, 'DATA_FOLDER': str(node.settings.data_folder), 'NODE_PORT': '0',
+               'LOOP_HOST': 'http://127.0.0.1:9', 'NODE_NAME': 'test node'}
+        second = subprocess.run([sys.executable, '-m', 'loopnode', 'converter', '--logic',
+                                 'loopnode.converter:MockConverterLogic'], env=env, cwd=REPO, capture_output=True,
+                                text=True, timeout=60)
+        assert second.returncode == 1, second.stderr
+        assert f'another process (pid {os.getpid()}) runs a node on' in second.stderr
+        assert 'Traceback' not in second.stderr
+        assert staged.exists() and executor.is_running()
+    finally:
+        executor.stop(grace=1)
+    node.stop()
+    assert not executor.is_running()
+    restarted = NodeService(settings_for(tmp_path), name='test node')  # the lock went with the stop
+    restarted.start()
+    restarted.stop()
+
+
 def test_sigterm_during_a_slow_request_drains_and_exits_0(tmp_path: Path) -> None:
     port = free_port()
     proc = start_slow_node(tmp_path, port)

@@ -123,7 +123,10 @@ class OutboxStore:
             fsync_dir(folder)  # a failure here too answers "not stored": the renamed items go, or a retry duplicates
         except BaseException:
             for ref in done:
-                self.delete(ref)
+                try:
+                    self.delete(ref)
+                except OSError as e:  # the disk that failed the fsync may fail this too: roll back the rest
+                    log.error('outbox: could not roll back %s after a failed commit: %s', ref.id, e)
             self.discard_staged(staged)
             raise
         return done
