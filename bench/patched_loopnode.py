@@ -4,6 +4,7 @@
 
 keepalive, fastws and fastjpeg were measured here first and are now part of loopnode; what is left:
   compactjson  compact JSON separators for the detector's REST answers (as upstream/FastAPI sends them)
+  copyframes   fastws's copying receive path (bytearray, then bytes()) instead of the zero-copy one, for A/B runs
 """
 from __future__ import annotations
 
@@ -38,7 +39,18 @@ def trimloop() -> None:
     threading.Thread(target=run, name='bench-trim', daemon=True).start()
 
 
-PATCHES: dict[str, Callable[[], None]] = {'compactjson': compactjson, 'trimloop': trimloop}
+def copyframes() -> None:
+    """A/B: every binary message through the copying path, as before `service/fillbytes.py`."""
+    from loopnode.service import fastws
+
+    original = fastws.FrameSocket.__init__
+
+    def init(self: fastws.FrameSocket, sock: object, max_message: int, zero_copy: bool = True) -> None:
+        original(self, sock, max_message, zero_copy=False)  # type: ignore[arg-type]
+    fastws.FrameSocket.__init__ = init  # type: ignore[method-assign]
+
+
+PATCHES: dict[str, Callable[[], None]] = {'compactjson': compactjson, 'trimloop': trimloop, 'copyframes': copyframes}
 
 
 def main(argv: list[str]) -> int:

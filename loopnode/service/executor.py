@@ -51,6 +51,7 @@ class Executor:
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._lock = threading.Lock()
+        self.unkillable = False  # survived a SIGKILL (uninterruptible sleep): later stops do not wait for it again
 
     def start(self, cmd: str | Sequence[str], env: Mapping[str, str] | None = None) -> None:
         """Start `cmd` (a list, or a string split shell-style; no shell) in a new process group.
@@ -177,6 +178,10 @@ def _pid_in_use(pid: int) -> bool:
 def stop_all(executors: Iterable[Executor], grace: float = DEFAULT_GRACE) -> dict[Executor, int | None]:
     """Stop every executor: SIGTERM to all groups, one shared `grace` deadline, SIGKILL to the rest; reap all."""
     executors = list(executors)
+    for executor in [e for e in executors if e.unkillable and e.is_running()]:
+        log.error('pid %s survived SIGKILL before; not waiting for it again', executor.pid)
+        executor.signal_group(signal.SIGKILL)
+    executors = [e for e in executors if not (e.unkillable and e.is_running())]
     for executor in executors:
         if executor.is_running():
             log.info('stopping pid %s (SIGTERM to its process group)', executor.pid)
@@ -197,6 +202,7 @@ def stop_all(executors: Iterable[Executor], grace: float = DEFAULT_GRACE) -> dic
                 process.wait(KILL_WAIT)
             except subprocess.TimeoutExpired:  # uninterruptible (e.g. a hung driver): do not hang the shutdown
                 log.error('pid %d did not end %.0f s after SIGKILL; leaving it', process.pid, KILL_WAIT)
+                executor.unkillable = True
                 codes[executor] = None
                 continue
         executor.signal_group(signal.SIGKILL)  # children left behind by a leader that exited

@@ -66,6 +66,20 @@ def test_stop_kills_the_whole_group_and_ignorers_get_sigkill(tmp_path: Path) -> 
     until(lambda: not alive(grandchild), timeout=10, message='grandchild gone')
 
 
+@pytest.mark.timeout(20)
+def test_an_executor_that_survived_sigkill_is_not_waited_for_again(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A process that outlived a SIGKILL once (uninterruptible sleep; marked here on a SIGTERM ignorer) gets one
+    more SIGKILL from the next stop, not another grace period (a second one would pass systemd's stop timeout)."""
+    executor = Executor(tmp_path)
+    executor.start(['sh', '-c', 'trap "" TERM; sleep 600 & wait'])
+    until(executor.is_running, timeout=10)
+    executor.unkillable = True
+    assert executor not in stop_all([executor], grace=60)  # the test's 20 s timeout: no 60 s grace was waited
+    assert 'survived SIGKILL before' in caplog.text
+    until(lambda: not executor.is_running(), timeout=10, message='the second SIGKILL ended it')
+
+
 def test_atexit_kills_leftovers(tmp_path: Path) -> None:
     """An executor still running when the interpreter exits is killed with its group."""
     code = ('import sys; from loopnode.service.executor import Executor; '
