@@ -253,10 +253,15 @@ def local_versions(models_folder: Path) -> list[str]:
     return sorted((n for n in names if _VERSION.fullmatch(n)), key=lambda n: tuple(int(x) for x in n.split('.')))
 
 
-def cached_model_format(folder: Path) -> str | None:
-    """The `format` a cached `model.json` names (the Loop patches it in, §7.2); None when absent or unreadable."""
+def is_reusable_model(folder: Path, model_format: str) -> bool:
+    """§7.3 fetch: reuse a folder whose `model.json` names `model_format` or none (folders are keyed by version)."""
+    if not (folder / MODEL_JSON).is_file():
+        return False
     try:
-        value = json.loads((folder / MODEL_JSON).read_text(encoding='utf-8')).get('format')
+        cached = json.loads((folder / MODEL_JSON).read_text(encoding='utf-8')).get('format')
     except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
+        return True  # unreadable: the strict parse after the fetch step reports it as an artifact failure
+    if isinstance(cached, str) and cached != model_format:
+        log.info('models/%s holds format %s, not %s: downloading it again', folder.name, cached, model_format)
+        return False
+    return True

@@ -20,8 +20,8 @@ from ...data import DataError, ModelInformation, ModelVersionResponse, VersionMo
 from ...errors import NodeNeedsRestartError
 from ...logs import RateLimitedLog
 from ...loop.http import LoopHttp
-from ...loop.transfer import (CURRENT_MODEL, MODEL_JSON, ArtifactError, TransferError, cached_model_format,
-                             current_model_version, fetch_model, local_versions, point_current_model, remove_leftovers)
+from ...loop.transfer import (CURRENT_MODEL, MODEL_JSON, ArtifactError, TransferError, current_model_version,
+                             fetch_model, is_reusable_model, local_versions, point_current_model, remove_leftovers)
 from ...service.workers import Worker
 from ...settings import Settings
 from .jobs import LOAD_CURRENT, RESET_WAIT, ModelWorker, ResetJob
@@ -117,7 +117,7 @@ class ModelManager:
         log.info('updating model to version %s (%s)', version, target.id)
         try:
             folder = self.models_folder / version
-            if not self._is_reusable(folder):
+            if not is_reusable_model(folder, self.factory.model_format):
                 folder = fetch_model(self.http, target.id, version, self.factory.model_format, self.data_folder,
                                      cancel=self._cancel)
             if self._cancel.is_set():
@@ -140,17 +140,6 @@ class ModelManager:
             self._fail(version, FailureKind.TRANSPORT, f'{type(e).__name__}: {e}')
             return
         self._commit(info)
-
-    def _is_reusable(self, folder: Path) -> bool:
-        """§7.3 fetch: reuse a folder whose `model.json` names our format or none (folders are keyed by version)."""
-        if not (folder / MODEL_JSON).is_file():
-            return False
-        cached = cached_model_format(folder)
-        if cached is not None and cached != self.factory.model_format:
-            log.info('models/%s holds format %s, not %s: downloading it again', folder.name, cached,
-                     self.factory.model_format)
-            return False
-        return True
 
     def _read_info(self, folder: Path) -> ModelInformation:
         """Strict parse of `model.json`; `model_root_path` set to the absolute folder. ArtifactError otherwise."""
@@ -242,7 +231,7 @@ class ModelManager:
         """§7.8: build the model `current_model` points to, if any; a failure is an artifact failure."""
         link = self.data_folder / CURRENT_MODEL
         folder = link.resolve() if link.exists() else None
-        if folder is None or not self._is_reusable(folder):
+        if folder is None or not is_reusable_model(folder, self.factory.model_format):
             log.info('no model of format %s in %s; waiting for a target', self.factory.model_format, link)
             return
         version = folder.name if is_valid_version(folder.name) else None
